@@ -1,0 +1,1 @@
+//! http stage (work in progress).
