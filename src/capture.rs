@@ -39,3 +39,285 @@ impl Timestamp {
         Timestamp { secs: s, nanos }
     }
 }
+
+use pcap::{Capture, Offline, Precision};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The link layers connscope decodes, mapped once per capture from the
+/// DLT number; anything else is kept as `Unknown` and refused by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    Ethernet,
+    LinuxSll,
+    LinuxSll2,
+    /// DLT_NULL: 4-byte address family in the capturing host's byte order.
+    Null,
+    /// DLT_LOOP: 4-byte address family in network byte order.
+    Loop,
+    /// Bare IPv4 or IPv6 (DLT_RAW and its platform aliases).
+    Raw,
+    Ipv4,
+    Ipv6,
+    Unknown(i32),
+}
+
+impl LinkType {
+    pub fn from_dlt(dlt: i32) -> LinkType {
+        match dlt {
+            1 => LinkType::Ethernet,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            0 => LinkType::Null,
+            108 => LinkType::Loop,
+            // 12 and 14 are DLT_RAW on some BSDs; 101 is LINKTYPE_RAW in files.
+            12 | 14 | 101 => LinkType::Raw,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            n => LinkType::Unknown(n),
+        }
+    }
+}
+
+/// One captured packet, borrowed from libpcap's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub ts: Timestamp,
+    /// Length on the wire (may exceed `data.len()` when cut by the snapshot length).
+    pub wire_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Errors from opening or reading a capture. Each names the file.
+#[derive(Debug)]
+pub enum CaptureError {
+    Open { path: PathBuf, reason: String },
+    UnsupportedLinkType { path: PathBuf, name: String },
+    Filter { expr: String, reason: String },
+    /// The file broke in the middle: everything before `offset` was read.
+    Read { path: PathBuf, offset: Option<u64>, record: u64, reason: String },
+    Live { reason: String },
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::Open { path, reason } => write!(f, "{}: {}", path.display(), reason),
+            CaptureError::UnsupportedLinkType { path, name } => write!(
+                f,
+                "{}: unsupported link type {name}; connscope decodes EN10MB, LINUX_SLL, LINUX_SLL2, NULL, LOOP and RAW captures",
+                path.display()
+            ),
+            CaptureError::Filter { expr, reason } => write!(
+                f,
+                "invalid filter '{expr}': {reason} (see pcap-filter(7) for the syntax)"
+            ),
+            CaptureError::Read { path, offset, record, reason } => {
+                write!(f, "{}: ", path.display())?;
+                match offset {
+                    Some(o) => write!(f, "broken capture at byte offset {o} (record {record}): ")?,
+                    None => write!(f, "broken capture after record {}: ", record.saturating_sub(1))?,
+                }
+                write!(f, "{reason}; the packets before it were analysed")
+            }
+            CaptureError::Live { reason } => write!(f, "{reason}"),
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+/// Builds the BPF expression for `--port` and `--filter` (and-ed).
+pub fn filter_expression(port: Option<u16>, filter: Option<&str>) -> Option<String> {
+    match (port, filter.map(str::trim).filter(|f| !f.is_empty())) {
+        (None, None) => None,
+        (Some(p), None) => Some(format!("tcp port {p}")),
+        (None, Some(f)) => Some(f.to_string()),
+        (Some(p), Some(f)) => Some(format!("tcp port {p} and ({f})")),
+    }
+}
+
+/// What kind of file this is, sniffed from the magic number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileFormat {
+    Pcap,
+    PcapNg,
+}
+
+/// A saved capture read through libpcap.
+pub struct FileSource {
+    cap: Capture<Offline>,
+    bpf: Option<pcap::BpfProgram>,
+    path: PathBuf,
+    pub link: LinkType,
+    link_name: String,
+    link_description: String,
+    snaplen: u32,
+    format: FileFormat,
+    /// Byte offset of the next record (classic pcap only: 24-byte file
+    /// header, then a 16-byte record header plus caplen bytes per record).
+    offset: u64,
+    /// Records read so far, matching or not.
+    pub records: u64,
+    /// Records rejected by the BPF filter.
+    pub filtered_out: u64,
+}
+
+impl FileSource {
+    pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, CaptureError> {
+        let open_err = |reason: String| CaptureError::Open { path: path.to_path_buf(), reason };
+        let meta = std::fs::metadata(path).map_err(|e| open_err(io_reason(&e)))?;
+        if meta.is_dir() {
+            return Err(open_err("is a directory, not a capture file".into()));
+        }
+        let header = read_prefix(path).map_err(|e| open_err(io_reason(&e)))?;
+        let (format, snaplen) = sniff(&header).ok_or_else(|| {
+            open_err(if header.len() < 4 {
+                format!("not a capture file: only {} bytes long (pcap and pcapng files start with a 24-byte header)", header.len())
+            } else {
+                "not a pcap or pcapng capture file (unknown magic number)".into()
+            })
+        })?;
+        let cap = Capture::from_file_with_precision(path, Precision::Nano)
+            .map_err(|e| open_err(pcap_reason(&e)))?;
+        let dl = cap.get_datalink();
+        let link = LinkType::from_dlt(dl.0);
+        let link_name = dl.get_name().unwrap_or_else(|_| format!("DLT {}", dl.0));
+        let link_description = dl.get_description().unwrap_or_else(|_| link_name.clone());
+        if let LinkType::Unknown(_) = link {
+            return Err(CaptureError::UnsupportedLinkType {
+                path: path.to_path_buf(),
+                name: format!("{link_name} ({link_description})"),
+            });
+        }
+        let bpf = match filter {
+            Some(expr) => Some(cap.compile(expr, true).map_err(|e| CaptureError::Filter {
+                expr: expr.to_string(),
+                reason: pcap_reason(&e),
+            })?),
+            None => None,
+        };
+        Ok(FileSource {
+            cap,
+            bpf,
+            path: path.to_path_buf(),
+            link,
+            link_name,
+            link_description,
+            snaplen,
+            format,
+            offset: 24,
+            records: 0,
+            filtered_out: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// libpcap's name for the link type, e.g. `EN10MB`.
+    pub fn link_name(&self) -> &str {
+        &self.link_name
+    }
+
+    /// tcpdump's status line for this file.
+    pub fn status_line(&self) -> String {
+        format!(
+            "reading from file {}, link-type {} ({}), snapshot length {}",
+            self.path.display(),
+            self.link_name,
+            self.link_description,
+            self.snaplen
+        )
+    }
+
+    /// Hands the next packet that passes the filter to `f`; `None` at the
+    /// end of the file. A callback rather than a returned borrow, because the
+    /// packet lives in libpcap's buffer only until the next read.
+    pub fn next_with<R>(&mut self, f: impl FnOnce(Packet<'_>) -> R) -> Result<Option<R>, CaptureError> {
+        loop {
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    self.records += 1;
+                    self.offset += 16 + u64::from(p.header.caplen);
+                    if let Some(bpf) = &self.bpf {
+                        if !bpf.filter(p.data) {
+                            self.filtered_out += 1;
+                            continue;
+                        }
+                    }
+                    return Ok(Some(f(Packet {
+                        ts: Timestamp::new(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as u32),
+                        wire_len: p.header.len,
+                        data: p.data,
+                    })));
+                }
+                Err(pcap::Error::NoMorePackets) => return Ok(None),
+                Err(e) => {
+                    return Err(CaptureError::Read {
+                        path: self.path.clone(),
+                        offset: (self.format == FileFormat::Pcap).then_some(self.offset),
+                        record: self.records + 1,
+                        reason: pcap_reason(&e),
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn read_prefix(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        let r = f.read(&mut buf[n..])?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Recognises pcap (µs and ns, either byte order) and pcapng, and finds the
+/// snapshot length tcpdump reports (pcapng: the first interface block's).
+fn sniff(h: &[u8]) -> Option<(FileFormat, u32)> {
+    let u32_at = |i: usize, le: bool| -> Option<u32> {
+        let b: [u8; 4] = h.get(i..i + 4)?.try_into().ok()?;
+        Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let magic = h.get(0..4)?;
+    match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => Some((FileFormat::Pcap, u32_at(16, true).unwrap_or(0))),
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => Some((FileFormat::Pcap, u32_at(16, false).unwrap_or(0))),
+        [0x0a, 0x0d, 0x0d, 0x0a] => {
+            let le = h.get(8..12)? == [0x4d, 0x3c, 0x2b, 0x1a];
+            let shb_len = u32_at(4, le)? as usize;
+            // The first IDB follows the section header block.
+            let idb_type = u32_at(shb_len, le);
+            let snap = if idb_type == Some(1) { u32_at(shb_len + 12, le).unwrap_or(0) } else { 0 };
+            Some((FileFormat::PcapNg, snap))
+        }
+        _ => None,
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied (check the file's permissions, or run with sudo)".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// libpcap's own message, without the crate's wrapper text.
+pub(crate) fn pcap_reason(e: &pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -53,3 +53,292 @@ pub struct Segment<'a> {
     /// Payload length on the wire, from the IP length fields.
     pub payload_len: u32,
 }
+
+use crate::capture::{LinkType, Packet};
+use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice};
+use std::net::IpAddr;
+
+/// Why a packet yields no TCP segment. Counted, never an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Link layer carries something other than IPv4/IPv6 (ARP, LLC, …).
+    NotIp,
+    /// IP carrying another protocol (UDP, ICMP, …).
+    NotTcp,
+    /// A non-first IP fragment: no TCP header in it.
+    Fragment,
+    /// Cut before the IP header was complete.
+    Truncated,
+    /// Headers that contradict themselves (bad version, runaway extension chain).
+    Malformed,
+}
+
+/// The LINUX_SLL2 fields tcpdump prints before every line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sll2Info {
+    pub if_index: u32,
+    pub pkttype: u8,
+}
+
+/// IPv6 extension headers tcpdump names on the line, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ext6 {
+    HopByHop,
+    DestOpts,
+    Routing,
+    /// Fragment header: offset in bytes, fragment payload length.
+    Fragment { offset: u16, len: u32 },
+}
+
+/// IP-level oddities tcpdump reports instead of, or before, the TCP part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpNote {
+    /// IPv4 header length field below 20 bytes.
+    BadHlen(u32),
+    /// IPv4 total length smaller than its own header (TSO/BIG TCP write 0).
+    BadLen(u32),
+}
+
+const MAX_EXT6: usize = 8;
+
+/// A decoded IP packet that carries (or claims to carry) TCP.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoded<'a> {
+    pub sll2: Option<Sll2Info>,
+    pub v6: bool,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Fatal IP-level problem: the line ends after it.
+    pub note: Option<IpNote>,
+    /// Bytes the IP length fields promise beyond what the wire length holds.
+    pub missing: u32,
+    pub ext6: [Option<Ext6>; MAX_EXT6],
+    /// Transport bytes present in the capture.
+    pub tcp: &'a [u8],
+    /// Transport length on the wire, from the IP length fields.
+    pub tcp_len: u32,
+}
+
+/// Decodes link → IP for one packet; `Ok` only for TCP (or IP-level notes
+/// on a TCP packet that tcpdump would print).
+pub fn decode<'a>(link: LinkType, pkt: &Packet<'a>) -> Result<Decoded<'a>, Skip> {
+    let data = pkt.data;
+    let wire = pkt.wire_len as usize;
+    let (sll2, ethertype, off) = match link {
+        LinkType::Ethernet => {
+            let (et, off) = ethernet(data)?;
+            (None, et, off)
+        }
+        LinkType::LinuxSll => {
+            // 16-byte cooked header; the protocol field (bytes 14-15) is an
+            // ethertype for the packets we decode. etherparse's SLL slice
+            // refuses hardware types libpcap writes (e.g. loopback 772).
+            let proto = data.get(14..16).ok_or(Skip::Truncated)?;
+            let (et, off) = vlan(data, u16::from_be_bytes([proto[0], proto[1]]), 16)?;
+            (None, et, off)
+        }
+        LinkType::LinuxSll2 => {
+            if data.len() < 20 {
+                return Err(Skip::Truncated);
+            }
+            let info = Sll2Info {
+                if_index: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
+                pkttype: data[10],
+            };
+            let (et, off) = vlan(data, u16::from_be_bytes([data[0], data[1]]), 20)?;
+            (Some(info), et, off)
+        }
+        LinkType::Null | LinkType::Loop => {
+            let b: [u8; 4] = data.get(..4).ok_or(Skip::Truncated)?.try_into().map_err(|_| Skip::Truncated)?;
+            let af = if link == LinkType::Loop || (b[0] == 0 && b[1] == 0) {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            };
+            // AF_INET is 2 everywhere; AF_INET6 differs per OS (BSDs, macOS, Linux).
+            let et = match af {
+                2 => 0x0800,
+                10 | 24 | 28 | 30 => 0x86dd,
+                _ => return Err(Skip::NotIp),
+            };
+            (None, et, 4)
+        }
+        LinkType::Raw => {
+            let et = match data.first().map(|b| b >> 4) {
+                Some(4) => 0x0800,
+                Some(6) => 0x86dd,
+                Some(_) => return Err(Skip::NotIp),
+                None => return Err(Skip::Truncated),
+            };
+            (None, et, 0)
+        }
+        LinkType::Ipv4 => (None, 0x0800, 0),
+        LinkType::Ipv6 => (None, 0x86dd, 0),
+        LinkType::Unknown(_) => return Err(Skip::NotIp),
+    };
+    let ip = data.get(off..).ok_or(Skip::Truncated)?;
+    let ip_wire = wire.saturating_sub(off);
+    let mut d = match ethertype {
+        0x0800 => ipv4(ip, ip_wire)?,
+        0x86dd => ipv6(ip, ip_wire)?,
+        _ => return Err(Skip::NotIp),
+    };
+    d.sll2 = sll2;
+    Ok(d)
+}
+
+/// Ethernet II, then any 802.1Q/802.1ad tags.
+fn ethernet(data: &[u8]) -> Result<(u16, usize), Skip> {
+    let eth = etherparse::Ethernet2HeaderSlice::from_slice(data).map_err(|_| Skip::Truncated)?;
+    vlan(data, eth.ether_type().0, 14)
+}
+
+/// Skips VLAN tags (802.1Q, 802.1ad, the old QinQ 0x9100) starting at `off`.
+fn vlan(data: &[u8], mut et: u16, mut off: usize) -> Result<(u16, usize), Skip> {
+    let mut tags = 0;
+    while matches!(et, 0x8100 | 0x88a8 | 0x9100) {
+        let tag = data.get(off..).ok_or(Skip::Truncated)?;
+        let v = etherparse::SingleVlanHeaderSlice::from_slice(tag).map_err(|_| Skip::Truncated)?;
+        et = v.ether_type().0;
+        off += 4;
+        tags += 1;
+        if tags > 8 {
+            return Err(Skip::Malformed);
+        }
+    }
+    Ok((et, off))
+}
+
+fn empty<'a>(v6: bool, src: IpAddr, dst: IpAddr) -> Decoded<'a> {
+    Decoded { sll2: None, v6, src, dst, note: None, missing: 0, ext6: [None; MAX_EXT6], tcp: &[], tcp_len: 0 }
+}
+
+/// IPv4 as tcpdump's ip_print sees it: the total-length field bounds the
+/// payload; the wire length says how much of it really existed.
+fn ipv4(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
+    use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
+    let h = match Ipv4HeaderSlice::from_slice(ip) {
+        Ok(h) => h,
+        Err(HeaderSliceError::Content(HeaderError::HeaderLengthSmallerThanHeader { ihl })) => {
+            let mut d = empty(false, addr4(ip, 12), addr4(ip, 16));
+            d.note = Some(IpNote::BadHlen(u32::from(ihl) * 4));
+            return if ip[9] == 6 { Ok(d) } else { Err(Skip::NotTcp) };
+        }
+        Err(HeaderSliceError::Len(_)) => return Err(Skip::Truncated),
+        Err(_) => return Err(Skip::Malformed),
+    };
+    if h.protocol() != etherparse::IpNumber::TCP {
+        return Err(Skip::NotTcp);
+    }
+    let mut d = empty(false, IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()));
+    let hlen = h.slice().len();
+    let total = usize::from(h.total_len());
+    if total < hlen {
+        d.note = Some(IpNote::BadLen(total as u32));
+        return Ok(d);
+    }
+    if h.fragments_offset().value() != 0 {
+        return Err(Skip::Fragment);
+    }
+    let mut end = total;
+    if wire < total {
+        d.missing = (total - wire) as u32;
+        end = wire;
+    }
+    d.tcp_len = (end - hlen) as u32;
+    d.tcp = &ip[hlen..end.min(ip.len()).max(hlen)];
+    Ok(d)
+}
+
+fn addr4(ip: &[u8], at: usize) -> IpAddr {
+    let b: [u8; 4] = ip.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or([0; 4]);
+    IpAddr::from(b)
+}
+
+/// IPv6 and its extension-header chain (bounded: a chain that never ends is
+/// malformed, not a hang).
+fn ipv6(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
+    let h = Ipv6HeaderSlice::from_slice(ip).map_err(|e| match e {
+        etherparse::err::ipv6::HeaderSliceError::Len(_) => Skip::Truncated,
+        _ => Skip::Malformed,
+    })?;
+    let mut d = empty(true, IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()));
+    let plen = usize::from(h.payload_length());
+    let mut total = 40 + plen;
+    if wire < total {
+        d.missing = (total - wire) as u32;
+        total = wire;
+    }
+    let mut next = h.next_header().0;
+    let mut off = 40;
+    let mut n = 0;
+    loop {
+        match next {
+            6 => break,
+            // Hop-by-hop, routing, destination options: (next, len in 8-octet units - 1).
+            0 | 43 | 60 => {
+                let e = ip.get(off..off + 2).ok_or(Skip::Truncated)?;
+                let len = (usize::from(e[1]) + 1) * 8;
+                let kind = match next {
+                    0 => Ext6::HopByHop,
+                    43 => Ext6::Routing,
+                    _ => Ext6::DestOpts,
+                };
+                *d.ext6.get_mut(n).ok_or(Skip::Malformed)? = Some(kind);
+                next = e[0];
+                off += len;
+            }
+            44 => {
+                let e = ip.get(off..off + 8).ok_or(Skip::Truncated)?;
+                let offlg = u16::from_be_bytes([e[2], e[3]]);
+                let frag_off = offlg & 0xfff8;
+                let len = (plen as u32).saturating_sub((off - 40) as u32 + 8);
+                *d.ext6.get_mut(n).ok_or(Skip::Malformed)? = Some(Ext6::Fragment { offset: frag_off, len });
+                if frag_off != 0 {
+                    return Err(Skip::Fragment);
+                }
+                next = e[0];
+                off += 8;
+            }
+            _ => return Err(Skip::NotTcp),
+        }
+        n += 1;
+        if off > total {
+            return Err(Skip::Truncated);
+        }
+    }
+    d.tcp_len = (total - off) as u32;
+    d.tcp = ip.get(off..total.min(ip.len())).unwrap_or(&[]);
+    Ok(d)
+}
+
+impl<'a> Decoded<'a> {
+    /// The TCP segment, when the fixed header and its options were captured
+    /// and the header is sane; `None` for what tcpdump prints as damaged.
+    pub fn segment(&self, ts: Timestamp) -> Option<Segment<'a>> {
+        if self.note.is_some() {
+            return None;
+        }
+        let t = self.tcp;
+        if t.len() < 20 {
+            return None;
+        }
+        let hlen = usize::from(t[12] >> 4) * 4;
+        if hlen < 20 || hlen as u32 > self.tcp_len {
+            return None;
+        }
+        let be16 = |i: usize| u16::from_be_bytes([t[i], t[i + 1]]);
+        let be32 = |i: usize| u32::from_be_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
+        Some(Segment {
+            ts,
+            src: SocketAddr::new(self.src, be16(0)),
+            dst: SocketAddr::new(self.dst, be16(2)),
+            seq: be32(4),
+            ack: be32(8),
+            flags: TcpFlags(t[13]),
+            window: be16(14),
+            payload: t.get(hlen..).unwrap_or(&[]),
+            payload_len: self.tcp_len - hlen as u32,
+        })
+    }
+}

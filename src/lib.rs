@@ -6,7 +6,9 @@
 //! to its left; `analysis` is the driver that wires them together.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod capture;
+pub mod cli;
 pub mod decode;
 pub mod http;
 pub mod report;

@@ -1,1 +1,1 @@
-//! report stage (work in progress).
+pub mod line;

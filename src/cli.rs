@@ -1,0 +1,71 @@
+//! Command line: clap derive structs mirroring DESIGN.md's contract.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "connscope",
+    version,
+    about = "Are my HTTP requests reusing TCP connections, and if not, why?",
+    long_about = "connscope reads packet captures (pcap, pcapng) or captures live through libpcap, \
+follows every TCP connection through the TCP state machine on both endpoints, counts the HTTP/1.x \
+requests each connection carried, and explains why connections were or were not reused.",
+    after_help = "Examples:\n  connscope read capture.pcap                 lines, flow table and diagnosis\n  connscope read -q --format json a.pcap      the JSON report only\n  sudo connscope live -i lo --port 8080       watch an application, Ctrl-C for the summary\n  connscope gen --scenario no-drain           reproduce a keep-alive mistake"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse saved captures (pcap, pcapng)
+    #[command(after_help = "Examples:\n  connscope read capture.pcap\n  connscope read --no-summary capture.pcap     lines identical to tcpdump -n\n  connscope read -q -p 8080 a.pcap b.pcapng   summary only, one report per file\n  connscope read --format json -q capture.pcap | jq .totals")]
+    Read(ReadArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// Capture files to analyse; each gets its own report
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AnalysisArgs {
+    /// Keep only TCP traffic to or from PORT (BPF `tcp port PORT`)
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// A libpcap filter expression, and-ed with --port (see pcap-filter(7))
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// No per-packet lines
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Per-packet lines only, no summary
+    #[arg(long)]
+    pub no_summary: bool,
+    /// Append the connection number and state transitions to each line
+    #[arg(short, long)]
+    pub annotate: bool,
+    /// Report format; the machine formats print no packet lines
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// 2MSL to assume for TIME-WAIT, in seconds (Linux: 60)
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+    /// Most connections tracked at once; past it new connections are counted and skipped
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_connections: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Ndjson,
+    Csv,
+}
