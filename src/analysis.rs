@@ -39,10 +39,22 @@ pub struct Analyzer<'o> {
 impl<'o> Analyzer<'o> {
     pub fn new(args: &'o AnalysisArgs, link_type: &str) -> Self {
         let lines = (!args.quiet && args.format == Format::Table).then(LineRenderer::new);
-        Analyzer { args, lines, outcome: Outcome { link_type: link_type.to_string(), ..Default::default() } }
+        Analyzer {
+            args,
+            lines,
+            outcome: Outcome {
+                link_type: link_type.to_string(),
+                ..Default::default()
+            },
+        }
     }
 
-    pub fn on_packet(&mut self, link: crate::capture::LinkType, pkt: &Packet<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn on_packet(
+        &mut self,
+        link: crate::capture::LinkType,
+        pkt: &Packet<'_>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
         let c = &mut self.outcome.packets;
         c.total += 1;
         let d = match decode::decode(link, pkt) {
@@ -73,7 +85,11 @@ impl<'o> Analyzer<'o> {
         }
         let c = &self.outcome.packets;
         if self.args.format == Format::Table {
-            writeln!(out, "{} packets, {} TCP, {} skipped (not TCP or undecodable)", c.total, c.tcp, c.skipped)?;
+            writeln!(
+                out,
+                "{} packets, {} TCP, {} skipped (not TCP or undecodable)",
+                c.total, c.tcp, c.skipped
+            )?;
         }
         Ok(())
     }
@@ -95,7 +111,12 @@ impl From<std::io::Error> for RunError {
 
 /// Analyses one saved capture, writing lines and the report to `out` and
 /// tcpdump's status line to `status`.
-pub fn read_file(path: &Path, args: &AnalysisArgs, out: &mut dyn Write, status: &mut dyn Write) -> Result<Outcome, RunError> {
+pub fn read_file(
+    path: &Path,
+    args: &AnalysisArgs,
+    out: &mut dyn Write,
+    status: &mut dyn Write,
+) -> Result<Outcome, RunError> {
     let filter = crate::capture::filter_expression(args.port, args.filter.as_deref());
     let mut src = FileSource::open(path, filter.as_deref()).map_err(RunError::Capture)?;
     writeln!(status, "{}", src.status_line())?;

@@ -91,12 +91,28 @@ pub struct Packet<'a> {
 /// Errors from opening or reading a capture. Each names the file.
 #[derive(Debug)]
 pub enum CaptureError {
-    Open { path: PathBuf, reason: String },
-    UnsupportedLinkType { path: PathBuf, name: String },
-    Filter { expr: String, reason: String },
+    Open {
+        path: PathBuf,
+        reason: String,
+    },
+    UnsupportedLinkType {
+        path: PathBuf,
+        name: String,
+    },
+    Filter {
+        expr: String,
+        reason: String,
+    },
     /// The file broke in the middle: everything before `offset` was read.
-    Read { path: PathBuf, offset: Option<u64>, record: u64, reason: String },
-    Live { reason: String },
+    Read {
+        path: PathBuf,
+        offset: Option<u64>,
+        record: u64,
+        reason: String,
+    },
+    Live {
+        reason: String,
+    },
 }
 
 impl fmt::Display for CaptureError {
@@ -165,7 +181,10 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, CaptureError> {
-        let open_err = |reason: String| CaptureError::Open { path: path.to_path_buf(), reason };
+        let open_err = |reason: String| CaptureError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
         let meta = std::fs::metadata(path).map_err(|e| open_err(io_reason(&e)))?;
         if meta.is_dir() {
             return Err(open_err("is a directory, not a capture file".into()));
@@ -235,7 +254,10 @@ impl FileSource {
     /// Hands the next packet that passes the filter to `f`; `None` at the
     /// end of the file. A callback rather than a returned borrow, because the
     /// packet lives in libpcap's buffer only until the next read.
-    pub fn next_with<R>(&mut self, f: impl FnOnce(Packet<'_>) -> R) -> Result<Option<R>, CaptureError> {
+    pub fn next_with<R>(
+        &mut self,
+        f: impl FnOnce(Packet<'_>) -> R,
+    ) -> Result<Option<R>, CaptureError> {
         loop {
             match self.cap.next_packet() {
                 Ok(p) => {
@@ -288,18 +310,30 @@ fn read_prefix(path: &Path) -> std::io::Result<Vec<u8>> {
 fn sniff(h: &[u8]) -> Option<(FileFormat, u32)> {
     let u32_at = |i: usize, le: bool| -> Option<u32> {
         let b: [u8; 4] = h.get(i..i + 4)?.try_into().ok()?;
-        Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     let magic = h.get(0..4)?;
     match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => Some((FileFormat::Pcap, u32_at(16, true).unwrap_or(0))),
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => Some((FileFormat::Pcap, u32_at(16, false).unwrap_or(0))),
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => {
+            Some((FileFormat::Pcap, u32_at(16, true).unwrap_or(0)))
+        }
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => {
+            Some((FileFormat::Pcap, u32_at(16, false).unwrap_or(0)))
+        }
         [0x0a, 0x0d, 0x0d, 0x0a] => {
             let le = h.get(8..12)? == [0x4d, 0x3c, 0x2b, 0x1a];
             let shb_len = u32_at(4, le)? as usize;
             // The first IDB follows the section header block.
             let idb_type = u32_at(shb_len, le);
-            let snap = if idb_type == Some(1) { u32_at(shb_len + 12, le).unwrap_or(0) } else { 0 };
+            let snap = if idb_type == Some(1) {
+                u32_at(shb_len + 12, le).unwrap_or(0)
+            } else {
+                0
+            };
             Some((FileFormat::PcapNg, snap))
         }
         _ => None,
@@ -309,7 +343,9 @@ fn sniff(h: &[u8]) -> Option<(FileFormat, u32)> {
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied (check the file's permissions, or run with sudo)".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (check the file's permissions, or run with sudo)".into()
+        }
         _ => e.to_string(),
     }
 }

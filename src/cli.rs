@@ -21,7 +21,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse saved captures (pcap, pcapng)
-    #[command(after_help = "Examples:\n  connscope read capture.pcap\n  connscope read --no-summary capture.pcap     lines identical to tcpdump -n\n  connscope read -q -p 8080 a.pcap b.pcapng   summary only, one report per file\n  connscope read --format json -q capture.pcap | jq .totals")]
+    #[command(
+        after_help = "Examples:\n  connscope read capture.pcap\n  connscope read --no-summary capture.pcap     lines identical to tcpdump -n\n  connscope read -q -p 8080 a.pcap b.pcapng   summary only, one report per file\n  connscope read --format json -q capture.pcap | jq .totals"
+    )]
     Read(ReadArgs),
 }
 

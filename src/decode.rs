@@ -87,7 +87,10 @@ pub enum Ext6 {
     DestOpts,
     Routing,
     /// Fragment header: offset in bytes, fragment payload length.
-    Fragment { offset: u16, len: u32 },
+    Fragment {
+        offset: u16,
+        len: u32,
+    },
 }
 
 /// IP-level oddities tcpdump reports instead of, or before, the TCP part.
@@ -97,6 +100,8 @@ pub enum IpNote {
     BadHlen(u32),
     /// IPv4 total length smaller than its own header (TSO/BIG TCP write 0).
     BadLen(u32),
+    /// The IP header itself was cut by the snapshot length (`[|ip]`).
+    Truncated,
 }
 
 const MAX_EXT6: usize = 8;
@@ -149,7 +154,11 @@ pub fn decode<'a>(link: LinkType, pkt: &Packet<'a>) -> Result<Decoded<'a>, Skip>
             (Some(info), et, off)
         }
         LinkType::Null | LinkType::Loop => {
-            let b: [u8; 4] = data.get(..4).ok_or(Skip::Truncated)?.try_into().map_err(|_| Skip::Truncated)?;
+            let b: [u8; 4] = data
+                .get(..4)
+                .ok_or(Skip::Truncated)?
+                .try_into()
+                .map_err(|_| Skip::Truncated)?;
             let af = if link == LinkType::Loop || (b[0] == 0 && b[1] == 0) {
                 u32::from_be_bytes(b)
             } else {
@@ -210,7 +219,17 @@ fn vlan(data: &[u8], mut et: u16, mut off: usize) -> Result<(u16, usize), Skip> 
 }
 
 fn empty<'a>(v6: bool, src: IpAddr, dst: IpAddr) -> Decoded<'a> {
-    Decoded { sll2: None, v6, src, dst, note: None, missing: 0, ext6: [None; MAX_EXT6], tcp: &[], tcp_len: 0 }
+    Decoded {
+        sll2: None,
+        v6,
+        src,
+        dst,
+        note: None,
+        missing: 0,
+        ext6: [None; MAX_EXT6],
+        tcp: &[],
+        tcp_len: 0,
+    }
 }
 
 /// IPv4 as tcpdump's ip_print sees it: the total-length field bounds the
@@ -224,13 +243,24 @@ fn ipv4(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
             d.note = Some(IpNote::BadHlen(u32::from(ihl) * 4));
             return if ip[9] == 6 { Ok(d) } else { Err(Skip::NotTcp) };
         }
+        // tcpdump's `tcp` filter needs the protocol byte; past it, a cut
+        // header is still a TCP packet that tcpdump prints as `[|ip]`.
+        Err(HeaderSliceError::Len(_)) if ip.len() >= 20 || ip.get(9) == Some(&6) => {
+            let mut d = empty(false, addr4(ip, 12), addr4(ip, 16));
+            d.note = Some(IpNote::Truncated);
+            return Ok(d);
+        }
         Err(HeaderSliceError::Len(_)) => return Err(Skip::Truncated),
         Err(_) => return Err(Skip::Malformed),
     };
     if h.protocol() != etherparse::IpNumber::TCP {
         return Err(Skip::NotTcp);
     }
-    let mut d = empty(false, IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()));
+    let mut d = empty(
+        false,
+        IpAddr::V4(h.source_addr()),
+        IpAddr::V4(h.destination_addr()),
+    );
     let hlen = h.slice().len();
     let total = usize::from(h.total_len());
     if total < hlen {
@@ -251,18 +281,32 @@ fn ipv4(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
 }
 
 fn addr4(ip: &[u8], at: usize) -> IpAddr {
-    let b: [u8; 4] = ip.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or([0; 4]);
+    let b: [u8; 4] = ip
+        .get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .unwrap_or([0; 4]);
     IpAddr::from(b)
 }
 
 /// IPv6 and its extension-header chain (bounded: a chain that never ends is
 /// malformed, not a hang).
 fn ipv6(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
-    let h = Ipv6HeaderSlice::from_slice(ip).map_err(|e| match e {
-        etherparse::err::ipv6::HeaderSliceError::Len(_) => Skip::Truncated,
-        _ => Skip::Malformed,
-    })?;
-    let mut d = empty(true, IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()));
+    let h = match Ipv6HeaderSlice::from_slice(ip) {
+        Ok(h) => h,
+        Err(etherparse::err::ipv6::HeaderSliceError::Len(_)) if ip.get(6) == Some(&6) => {
+            let unspecified = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+            let mut d = empty(true, unspecified, unspecified);
+            d.note = Some(IpNote::Truncated);
+            return Ok(d);
+        }
+        Err(etherparse::err::ipv6::HeaderSliceError::Len(_)) => return Err(Skip::Truncated),
+        Err(_) => return Err(Skip::Malformed),
+    };
+    let mut d = empty(
+        true,
+        IpAddr::V6(h.source_addr()),
+        IpAddr::V6(h.destination_addr()),
+    );
     let plen = usize::from(h.payload_length());
     let mut total = 40 + plen;
     if wire < total {
@@ -293,7 +337,10 @@ fn ipv6(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
                 let offlg = u16::from_be_bytes([e[2], e[3]]);
                 let frag_off = offlg & 0xfff8;
                 let len = (plen as u32).saturating_sub((off - 40) as u32 + 8);
-                *d.ext6.get_mut(n).ok_or(Skip::Malformed)? = Some(Ext6::Fragment { offset: frag_off, len });
+                *d.ext6.get_mut(n).ok_or(Skip::Malformed)? = Some(Ext6::Fragment {
+                    offset: frag_off,
+                    len,
+                });
                 if frag_off != 0 {
                     return Err(Skip::Fragment);
                 }

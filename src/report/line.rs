@@ -44,7 +44,12 @@ enum OptEnd {
 
 impl LineRenderer {
     pub fn new() -> Self {
-        LineRenderer { seqs: FxHashMap::default(), clock: LocalClock::default(), ifnames: None, buf: Vec::with_capacity(256) }
+        LineRenderer {
+            seqs: FxHashMap::default(),
+            clock: LocalClock::default(),
+            ifnames: None,
+            buf: Vec::with_capacity(256),
+        }
     }
 
     /// Renders one line (without the trailing newline) into an internal
@@ -71,7 +76,12 @@ impl LineRenderer {
     }
 
     /// Convenience: render and write the line with a newline.
-    pub fn write_line(&mut self, out: &mut dyn Write, ts: Timestamp, d: &Decoded<'_>) -> io::Result<()> {
+    pub fn write_line(
+        &mut self,
+        out: &mut dyn Write,
+        ts: Timestamp,
+        d: &Decoded<'_>,
+    ) -> io::Result<()> {
         let line = self.render(ts, d);
         out.write_all(line)?;
         out.write_all(b"\n")
@@ -84,7 +94,9 @@ impl LineRenderer {
             let mut m = FxHashMap::default();
             if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
                 for e in dir.flatten() {
-                    let idx = std::fs::read_to_string(e.path().join("ifindex")).ok().and_then(|s| s.trim().parse().ok());
+                    let idx = std::fs::read_to_string(e.path().join("ifindex"))
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok());
                     if let (Some(i), Some(n)) = (idx, e.file_name().to_str()) {
                         m.insert(i, n.to_string());
                     }
@@ -92,7 +104,10 @@ impl LineRenderer {
             }
             m
         });
-        names.get(&index).cloned().unwrap_or_else(|| "?".to_string())
+        names
+            .get(&index)
+            .cloned()
+            .unwrap_or_else(|| "?".to_string())
     }
 
     fn ip(&mut self, b: &mut Vec<u8>, d: &Decoded<'_>) {
@@ -104,6 +119,10 @@ impl LineRenderer {
             }
             Some(IpNote::BadLen(l)) => {
                 let _ = write!(b, "bad-len {l}");
+                return;
+            }
+            Some(IpNote::Truncated) => {
+                b.extend_from_slice(if d.v6 { b" [|ip6]" } else { b" [|ip]" });
                 return;
             }
             None => {}
@@ -155,7 +174,12 @@ impl LineRenderer {
         }
         let hlen = u32::from(t[12] >> 4) * 4;
         if hlen < 20 {
-            let _ = write!(b, " tcp {} [bad hdr length {} - too short, < 20]", length.wrapping_sub(hlen), hlen);
+            let _ = write!(
+                b,
+                " tcp {} [bad hdr length {} - too short, < 20]",
+                length.wrapping_sub(hlen),
+                hlen
+            );
             return;
         }
         let (mut seq, mut ack) = (be32(4), be32(8));
@@ -170,9 +194,17 @@ impl LineRenderer {
         if flags.ack() {
             rev = sport > dport || (sport == dport && addr_bytes_gt(d.src, d.dst));
             let key = if rev {
-                SeqKey { lo: d.dst, hi: d.src, ports: u32::from(dport) << 16 | u32::from(sport) }
+                SeqKey {
+                    lo: d.dst,
+                    hi: d.src,
+                    ports: u32::from(dport) << 16 | u32::from(sport),
+                }
             } else {
-                SeqKey { lo: d.src, hi: d.dst, ports: u32::from(sport) << 16 | u32::from(dport) }
+                SeqKey {
+                    lo: d.src,
+                    hi: d.dst,
+                    ports: u32::from(sport) << 16 | u32::from(dport),
+                }
             };
             let entry = match self.seqs.get(&key) {
                 Some(&e) if !flags.syn() => {
@@ -187,7 +219,11 @@ impl LineRenderer {
                 }
                 _ => {
                     // New conversation (or a SYN restarting it): print absolute.
-                    let e = if rev { (ack.wrapping_sub(1), seq) } else { (seq, ack.wrapping_sub(1)) };
+                    let e = if rev {
+                        (ack.wrapping_sub(1), seq)
+                    } else {
+                        (seq, ack.wrapping_sub(1))
+                    };
                     self.seqs.insert(key, e);
                     e
                 }
@@ -213,7 +249,13 @@ impl LineRenderer {
             let _ = write!(b, ", urg {urp}");
         }
         if hlen > 20 {
-            let ctx = OptCtx { t, rev, thseq, thack, payload_captured: t.len() as u32 >= hlen + length };
+            let ctx = OptCtx {
+                t,
+                rev,
+                thseq,
+                thack,
+                payload_captured: t.len() as u32 >= hlen + length,
+            };
             if let OptEnd::Stop = options(b, &ctx, hlen - 20) {
                 return;
             }
@@ -223,7 +265,12 @@ impl LineRenderer {
             return;
         }
         if (t.len() as u32) < hlen {
-            let _ = write!(b, " [remaining caplen({}) < header length({})]", t.len(), hlen);
+            let _ = write!(
+                b,
+                " [remaining caplen({}) < header length({})]",
+                t.len(),
+                hlen
+            );
             b.extend_from_slice(TRUNC);
             return;
         }
@@ -297,7 +344,14 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
     let t = c.t;
     let get = |i: usize| t.get(i).copied();
     let be16 = |i: usize| Some(u16::from_be_bytes([get(i)?, get(i + 1)?]));
-    let be32 = |i: usize| Some(u32::from_be_bytes([get(i)?, get(i + 1)?, get(i + 2)?, get(i + 3)?]));
+    let be32 = |i: usize| {
+        Some(u32::from_be_bytes([
+            get(i)?,
+            get(i + 1)?,
+            get(i + 2)?,
+            get(i + 3)?,
+        ]))
+    };
     let mut cp = 20usize;
     let mut sep = false;
     b.extend_from_slice(b", options [");
@@ -399,7 +453,12 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
             8 => {
                 datalen = 8;
                 lencheck!(8);
-                let _ = write!(b, " val {} ecr {}", be32(cp).unwrap_or(0), be32(cp + 4).unwrap_or(0));
+                let _ = write!(
+                    b,
+                    " val {} ecr {}",
+                    be32(cp).unwrap_or(0),
+                    be32(cp + 4).unwrap_or(0)
+                );
             }
             19 => {
                 datalen = 16;
@@ -551,7 +610,10 @@ fn http_line(b: &mut Vec<u8>, p: &[u8], len: u32) {
     let mut tok = [0u8; 129];
     let (idx, n) = fetch_token(p, 0, len, &mut tok);
     if idx != 0 {
-        if HTTP_METHODS.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(&tok[..n])) {
+        if HTTP_METHODS
+            .iter()
+            .any(|m| m.as_bytes().eq_ignore_ascii_case(&tok[..n]))
+        {
             print_this = true;
         }
         let (idx2, n2) = fetch_token(p, idx, len, &mut tok);
@@ -624,7 +686,11 @@ fn fetch_token(p: &[u8], mut idx: usize, len: usize, tok: &mut [u8; 129]) -> (us
     }
     while idx < len {
         let Some(&c) = p.get(idx) else { break };
-        if c == b'\r' || c == b'\n' || !(c.is_ascii_graphic() || c == b' ') || (c != b' ' && c != b'\t') {
+        if c == b'\r'
+            || c == b'\n'
+            || !(c.is_ascii_graphic() || c == b' ')
+            || (c != b' ' && c != b'\t')
+        {
             break;
         }
         idx += 1;
@@ -633,10 +699,45 @@ fn fetch_token(p: &[u8], mut idx: usize, len: usize, tok: &mut [u8; 129]) -> (us
 }
 
 const HTTP_METHODS: &[&str] = &[
-    "GET", "PUT", "COPY", "HEAD", "LOCK", "MOVE", "POLL", "POST", "BCOPY", "BMOVE", "MKCOL", "TRACE", "LABEL", "MERGE",
-    "DELETE", "SEARCH", "UNLOCK", "REPORT", "UPDATE", "NOTIFY", "BDELETE", "CONNECT", "OPTIONS", "CHECKIN", "PROPFIND",
-    "CHECKOUT", "CHECKOUT", "SUBSCRIBE", "PROPPATCH", "BPROPFIND", "BPROPPATCH", "UNCHECKOUT", "MKACTIVITY",
-    "MKWORKSPACE", "UNSUBSCRIBE", "RPC_IN_DATA", "RPC_OUT_DATA", "CCM_POST", "RPC_CONNECT",
+    "GET",
+    "PUT",
+    "COPY",
+    "HEAD",
+    "LOCK",
+    "MOVE",
+    "POLL",
+    "POST",
+    "BCOPY",
+    "BMOVE",
+    "MKCOL",
+    "TRACE",
+    "LABEL",
+    "MERGE",
+    "DELETE",
+    "SEARCH",
+    "UNLOCK",
+    "REPORT",
+    "UPDATE",
+    "NOTIFY",
+    "BDELETE",
+    "CONNECT",
+    "OPTIONS",
+    "CHECKIN",
+    "PROPFIND",
+    "CHECKOUT",
+    "CHECKOUT",
+    "SUBSCRIBE",
+    "PROPPATCH",
+    "BPROPFIND",
+    "BPROPPATCH",
+    "UNCHECKOUT",
+    "MKACTIVITY",
+    "MKWORKSPACE",
+    "UNSUBSCRIBE",
+    "RPC_IN_DATA",
+    "RPC_OUT_DATA",
+    "CCM_POST",
+    "RPC_CONNECT",
 ];
 
 /// Local wall-clock time as tcpdump prints it (`HH:MM:SS.uuuuuu `), with the
