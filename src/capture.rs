@@ -134,7 +134,11 @@ impl fmt::Display for CaptureError {
                     Some(o) => write!(f, "broken capture at byte offset {o} (record {record}): ")?,
                     None => write!(f, "broken capture after record {}: ", record.saturating_sub(1))?,
                 }
-                write!(f, "{reason}; the packets before it were analysed")
+                write!(f, "{reason}")?;
+                if reason.contains("truncated") {
+                    write!(f, " (the file was cut short: copied while still being written?)")?;
+                }
+                write!(f, "; the packets before it were analysed")
             }
             CaptureError::Live { reason } => write!(f, "{reason}"),
         }
@@ -197,8 +201,14 @@ impl FileSource {
                 "not a pcap or pcapng capture file (unknown magic number)".into()
             })
         })?;
-        let cap = Capture::from_file_with_precision(path, Precision::Nano)
-            .map_err(|e| open_err(pcap_reason(&e)))?;
+        let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
+            let r = pcap_reason(&e);
+            open_err(if r.contains("file header") {
+                format!("{r}: the file ends inside the capture header")
+            } else {
+                r
+            })
+        })?;
         let dl = cap.get_datalink();
         let link = LinkType::from_dlt(dl.0);
         let link_name = dl.get_name().unwrap_or_else(|_| format!("DLT {}", dl.0));
@@ -270,7 +280,7 @@ impl FileSource {
                         }
                     }
                     return Ok(Some(f(Packet {
-                        ts: Timestamp::new(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as u32),
+                        ts: Timestamp::new(p.header.ts.tv_sec, p.header.ts.tv_usec as u32),
                         wire_len: p.header.len,
                         data: p.data,
                     })));
