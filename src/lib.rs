@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod gen;
 pub mod http;
 pub mod report;
 pub mod track;
