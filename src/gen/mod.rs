@@ -158,15 +158,16 @@ impl Scenario {
         match self {
             Scenario::NoDrain => {
                 "the response body is never read, so the client cannot put the connection back \
-                 in its pool: every request opens a new TCP connection"
+                 in its pool: every request opens a new TCP connection, and closing a socket with \
+                 unread data resets it (RST, so no TIME-WAIT)"
             }
             Scenario::Drain => {
                 "the response body is read to the end, so the connection goes back to the pool \
-                 and every request reuses it: one TCP connection"
+                 and every request reuses it: one TCP connection, closed by the client at exit"
             }
             Scenario::PoolSmall => {
                 "10 workers share an idle pool of 2: after each burst the client closes all but \
-                 2 connections and opens them again next time (churn)"
+                 2 connections and opens them again next time (churn, TIME-WAIT piles up on the client)"
             }
             Scenario::PoolLarge => {
                 "10 workers with an idle pool of 10: each connection is kept and reused, at most \
@@ -174,15 +175,15 @@ impl Scenario {
             }
             Scenario::ClientClose => {
                 "every request carries `Connection: close`, so the server closes the connection \
-                 after its response: one TCP connection per request"
+                 after its response: one TCP connection per request, TIME-WAIT on the server"
             }
             Scenario::ServerLimit => {
                 "the server answers the Nth request on a connection with `Connection: close` and \
-                 closes it: ceil(requests / N) TCP connections"
+                 closes it: ceil(requests / N) TCP connections, TIME-WAIT on the server"
             }
             Scenario::Http10 => {
                 "HTTP/1.0 requests without `Connection: keep-alive` are not persistent: the server \
-                 closes after each response, one TCP connection per request"
+                 closes after each response: one TCP connection per request, TIME-WAIT on the server"
             }
         }
     }
@@ -384,6 +385,9 @@ pub struct GenReport {
     pub server_connections: Option<u64>,
     /// HTTP requests the server served (None when the server is not ours).
     pub server_requests: Option<u64>,
+    /// Server connections that ended in an error, typically a reset by the
+    /// client (None when the server is not ours).
+    pub server_connection_errors: Option<u64>,
     /// TIME-WAIT sockets this run left on the client side (kernel socket table).
     pub time_wait_client: u64,
     /// TIME-WAIT sockets this run left on the server side (kernel socket table).
@@ -413,9 +417,15 @@ impl GenReport {
                 let limit = plan.server_max_requests.map_or(String::new(), |n| {
                     format!(", closing after {n} per connection")
                 });
+                let errors = match self.server_connection_errors {
+                    Some(e) if e > 0 => {
+                        format!(" ({e} ended in an error, e.g. reset by the client)")
+                    }
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     s,
-                    "server: 127.0.0.1:{} accepted {c} TCP connection{} and served {r} request{}{limit}",
+                    "server: 127.0.0.1:{} accepted {c} TCP connection{} and served {r} request{}{limit}{errors}",
                     self.port,
                     if c == 1 { "" } else { "s" },
                     if r == 1 { "" } else { "s" },
@@ -434,6 +444,14 @@ impl GenReport {
             "TIME-WAIT left by this run: {} client side, {} server side (kernel socket table)",
             self.time_wait_client, self.time_wait_server
         );
+        if !plan.drain && plan.response_bytes < NO_DRAIN_RESPONSE_BYTES / 2 {
+            let _ = writeln!(
+                s,
+                "note: with bodies this small, hyper finishes reading a dropped body that is already \
+                 in its buffer and reuses the connection; use --response-bytes {NO_DRAIN_RESPONSE_BYTES} \
+                 to see the mistake"
+            );
+        }
         s
     }
 }
@@ -502,7 +520,7 @@ pub fn run_plan_observed(
         })
         .await;
 
-        let (server_connections, server_requests) = match server {
+        let (server_connections, server_requests, server_connection_errors) = match server {
             Some(server) => {
                 let counters = server.counters.clone();
                 server.shutdown(Duration::from_secs(2)).await;
@@ -513,9 +531,14 @@ pub fn run_plan_observed(
                             .load(std::sync::atomic::Ordering::SeqCst),
                     ),
                     Some(counters.requests.load(std::sync::atomic::Ordering::SeqCst)),
+                    Some(
+                        counters
+                            .connection_errors
+                            .load(std::sync::atomic::Ordering::SeqCst),
+                    ),
                 )
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         // Let the closing handshakes finish so that TIME-WAIT is where it will stay.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
@@ -536,6 +559,7 @@ pub fn run_plan_observed(
             errors: counters.errors.load(SeqCst),
             server_connections,
             server_requests,
+            server_connection_errors,
             time_wait_client,
             time_wait_server,
             port,
@@ -598,9 +622,11 @@ fn serve_only(plan: &Plan, port: u16, out: &mut dyn std::io::Write) -> anyhow::R
     runtime
         .block_on(tokio::signal::ctrl_c())
         .context("waiting for Ctrl-C")?;
-    let connections = server.connections();
-    let requests = server.requests();
+    let counters = server.counters.clone();
     runtime.block_on(server.shutdown(Duration::from_millis(200)));
+    use std::sync::atomic::Ordering::SeqCst;
+    let connections = counters.connections.load(SeqCst);
+    let requests = counters.requests.load(SeqCst);
     let (time_wait_client, time_wait_server) = time_wait_counts(port);
     let report = GenReport {
         scenario: None,
@@ -610,6 +636,7 @@ fn serve_only(plan: &Plan, port: u16, out: &mut dyn std::io::Write) -> anyhow::R
         errors: 0,
         server_connections: Some(connections),
         server_requests: Some(requests),
+        server_connection_errors: Some(counters.connection_errors.load(SeqCst)),
         time_wait_client,
         time_wait_server,
         port,

@@ -29,6 +29,9 @@ pub struct ServerCounters {
     pub connections: AtomicU64,
     /// HTTP requests served (responses handed to hyper).
     pub requests: AtomicU64,
+    /// Connections that ended with an I/O or protocol error (for example a
+    /// reset by the client) rather than a clean close.
+    pub connection_errors: AtomicU64,
     /// Connections whose hyper task has not finished yet.
     pub open: AtomicU64,
 }
@@ -105,9 +108,15 @@ impl Server {
                         async move { Ok::<_, Infallible>(response) }
                     });
                     // Errors here are client resets and the like: part of the show.
-                    let _ = http1::Builder::new()
+                    if http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        .await
+                        .is_err()
+                    {
+                        conn_counters
+                            .connection_errors
+                            .fetch_add(1, Ordering::SeqCst);
+                    }
                     conn_counters.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
