@@ -43,7 +43,8 @@ pub const DEFAULT_THINK_MS: u64 = 2;
 /// Default `--server-max-requests` of the `server-limit` scenario.
 pub const DEFAULT_SERVER_LIMIT: u64 = 3;
 
-/// Arguments of `connscope gen`.
+// Arguments of `connscope gen` (a plain comment: a doc comment here would
+// become the `about` text of whichever command flattens these arguments).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GenArgs {
     /// Scenario to reproduce; the knobs below override its settings one by one
@@ -326,7 +327,9 @@ impl Plan {
         }
         let mut causes = Vec::new();
         if !self.drain {
-            causes.push("bodies are dropped unread (no reuse)");
+            causes.push(
+                "bodies are dropped unread (no reuse, unless hyper finds them whole in its buffer)",
+            );
         }
         if !self.keep_alive {
             causes.push("requests carry `Connection: close` (no reuse)");
