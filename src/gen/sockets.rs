@@ -31,8 +31,8 @@ impl SocketRow {
         !matches!(self.state, TCP_TIME_WAIT | TCP_CLOSE | TCP_LISTEN)
     }
 
-    /// `Some(true)` for the server's end of a connection on `port`, `Some(false)`
-    /// for the client's end, `None` when the socket has nothing to do with `port`.
+    /// The server's end of a connection on `port` (local port == `port`), the
+    /// client's end (remote port == `port`), or `None` for unrelated sockets.
     pub fn side(&self, port: u16) -> Option<Side> {
         if self.local_port == port {
             Some(Side::Server)
