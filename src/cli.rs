@@ -25,6 +25,9 @@ pub enum Command {
         after_help = "Examples:\n  connscope read capture.pcap\n  connscope read --no-summary capture.pcap     lines identical to tcpdump -n\n  connscope read -q -p 8080 a.pcap b.pcapng   summary only, one report per file\n  connscope read --format json -q capture.pcap | jq .totals"
     )]
     Read(ReadArgs),
+    /// Run the bundled HTTP server and/or client scenarios (loopback only)
+    #[command(after_help = "Scenarios:\n  no-drain      10 requests, response body never read: one connection each\n  drain         body read to the end: one connection for all\n  pool-small    10 workers, idle pool 2: churn\n  pool-large    10 workers, idle pool 10: 10 connections\n  client-close  requests say Connection: close\n  server-limit  server closes after N requests per connection\n  http10        HTTP/1.0 without keep-alive\n\nExamples:\n  connscope gen --scenario no-drain\n  connscope gen --scenario pool-small --port 8081\n  connscope gen --serve-only --port 8080            then point your own client at it\n  sudo connscope live -i lo --port 8080 &  connscope gen --scenario drain")]
+    Gen(crate::gen::GenArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -37,6 +37,13 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 }
             }
         }
+        Command::Gen(args) => {
+            if let Err(e) = connscope::gen::run(&args, &mut out) {
+                out.flush()?;
+                eprintln!("connscope: error: {e:#}");
+                failed = true;
+            }
+        }
     }
     out.flush()?;
     Ok(if failed {
