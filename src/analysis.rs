@@ -138,3 +138,54 @@ pub fn read_file(
         None => Ok(an.outcome),
     }
 }
+
+/// Captures live until Ctrl-C/SIGTERM, `-c` or `--duration`, analysing
+/// through the same `Analyzer` as `read`. Lines are flushed as they come.
+pub fn live(args: &crate::cli::LiveArgs, out: &mut dyn Write, status: &mut dyn Write) -> Result<Outcome, RunError> {
+    use crate::capture::{LiveCapture, LiveConfig, LiveEvent};
+    let cfg = LiveConfig {
+        interface: args.interface.clone(),
+        filter: crate::capture::filter_expression(args.analysis.port, args.analysis.filter.as_deref()),
+        snaplen: args.snaplen,
+        count: args.count,
+        duration: args.duration.map(|d| std::time::Duration::from_secs_f64(d.max(0.0))),
+        write: args.write.clone(),
+    };
+    let cap = LiveCapture::start(&cfg).map_err(RunError::Capture)?;
+    if args.interface.is_none() {
+        writeln!(status, "connscope: capturing on {} (the default device; choose one with -i)", cap.interface)?;
+    }
+    writeln!(status, "{}", cap.status_line())?;
+    let stop = cap.stop_handle();
+    // Ctrl-C and SIGTERM end the capture, not the process: the summary follows.
+    let _ = ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::Relaxed));
+    let mut an = Analyzer::new(&args.analysis, "");
+    let mut end_error = None;
+    let mut stats = Default::default();
+    while let Some(ev) = cap.recv() {
+        match ev {
+            LiveEvent::Packet(p) => {
+                an.on_packet(cap.link, &p.as_packet(), out)?;
+                out.flush()?;
+            }
+            LiveEvent::Stopped { stats: s, error } => {
+                stats = s;
+                end_error = error;
+                break;
+            }
+        }
+    }
+    an.finish(out)?;
+    out.flush()?;
+    let s: crate::capture::LiveStats = stats;
+    writeln!(status, "{} packets captured", s.captured)?;
+    writeln!(status, "{} packets received by filter", s.received)?;
+    writeln!(status, "{} packets dropped by kernel", s.dropped)?;
+    if s.if_dropped > 0 {
+        writeln!(status, "{} packets dropped by interface", s.if_dropped)?;
+    }
+    match end_error {
+        Some(e) => Err(RunError::Capture(e)),
+        None => Ok(an.outcome),
+    }
+}

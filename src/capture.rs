@@ -367,3 +367,212 @@ pub(crate) fn pcap_reason(e: &pcap::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// A packet copied out of libpcap's buffer, to cross from the capture
+/// thread to the analysis thread.
+#[derive(Clone, Debug)]
+pub struct OwnedPacket {
+    pub ts: Timestamp,
+    pub wire_len: u32,
+    pub data: Vec<u8>,
+}
+
+impl OwnedPacket {
+    pub fn as_packet(&self) -> Packet<'_> {
+        Packet { ts: self.ts, wire_len: self.wire_len, data: &self.data }
+    }
+}
+
+/// libpcap's counters at the end of a live capture (tcpdump prints them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    pub captured: u64,
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+}
+
+/// What the capture thread reports.
+#[derive(Debug)]
+pub enum LiveEvent {
+    Packet(OwnedPacket),
+    /// The capture ended (count, duration, stop request, or error); last event.
+    Stopped { stats: LiveStats, error: Option<CaptureError> },
+}
+
+/// Settings for a live capture.
+#[derive(Clone, Debug, Default)]
+pub struct LiveConfig {
+    pub interface: Option<String>,
+    pub filter: Option<String>,
+    pub snaplen: i32,
+    pub count: Option<u64>,
+    pub duration: Option<std::time::Duration>,
+    pub write: Option<PathBuf>,
+}
+
+/// A live capture running on its own thread.
+pub struct LiveCapture {
+    pub link: LinkType,
+    pub interface: String,
+    status: String,
+    rx: std::sync::mpsc::Receiver<LiveEvent>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveCapture {
+    /// Opens the interface (errors surface here, before any thread starts)
+    /// and starts capturing.
+    pub fn start(cfg: &LiveConfig) -> Result<LiveCapture, CaptureError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let name = match &cfg.interface {
+            Some(i) => i.clone(),
+            None => pcap::Device::lookup()
+                .ok()
+                .flatten()
+                .map(|d| d.name)
+                .ok_or_else(|| CaptureError::Live { reason: "no capture device found; name one with -i (e.g. -i lo)".into() })?,
+        };
+        let snaplen = if cfg.snaplen > 0 { cfg.snaplen } else { 262_144 };
+        let inactive = Capture::from_device(name.as_str())
+            .map_err(|e| live_open_error(&name, &e))?
+            .immediate_mode(true)
+            .promisc(true)
+            .snaplen(snaplen)
+            .timeout(100)
+            .buffer_size(16 << 20);
+        let mut cap = inactive.open().map_err(|e| live_open_error(&name, &e))?;
+        if let Some(expr) = &cfg.filter {
+            cap.filter(expr, true)
+                .map_err(|e| CaptureError::Filter { expr: expr.clone(), reason: pcap_reason(&e) })?;
+        }
+        let dl = cap.get_datalink();
+        let link = LinkType::from_dlt(dl.0);
+        let link_name = dl.get_name().unwrap_or_else(|_| format!("DLT {}", dl.0));
+        let link_description = dl.get_description().unwrap_or_else(|_| link_name.clone());
+        if let LinkType::Unknown(_) = link {
+            return Err(CaptureError::Live {
+                reason: format!("{name}: unsupported link type {link_name} ({link_description}); capture on another interface"),
+            });
+        }
+        let mut save = match &cfg.write {
+            Some(p) => Some(cap.savefile(p).map_err(|e| CaptureError::Open { path: p.clone(), reason: pcap_reason(&e) })?),
+            None => None,
+        };
+        let status = format!("listening on {name}, link-type {link_name} ({link_description}), snapshot length {snaplen} bytes");
+        let (tx, rx) = std::sync::mpsc::sync_channel(65_536);
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop_t = stop.clone();
+        let (count, duration, iface) = (cfg.count, cfg.duration, name.clone());
+        // libpcap may block in poll() despite the read timeout (immediate
+        // mode on Linux), so a watcher wakes it with pcap_breakloop() when
+        // the stop flag is set or the duration is over.
+        let brk = cap.breakloop_handle();
+        let stop_w = stop.clone();
+        let started = std::time::Instant::now();
+        std::thread::Builder::new()
+            .name("capture-stop".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                if duration.is_some_and(|d| started.elapsed() >= d) {
+                    stop_w.store(true, Ordering::Relaxed);
+                }
+                if stop_w.load(Ordering::Relaxed) {
+                    brk.breakloop();
+                    return;
+                }
+            })
+            .map_err(|e| CaptureError::Live { reason: format!("cannot start the capture thread: {e}") })?;
+        let thread = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut stats = LiveStats::default();
+                let mut error = None;
+                while !stop_t.load(Ordering::Relaxed) {
+                    if count.is_some_and(|c| stats.captured >= c) || duration.is_some_and(|d| started.elapsed() >= d) {
+                        break;
+                    }
+                    match cap.next_packet() {
+                        Ok(p) => {
+                            stats.captured += 1;
+                            if let Some(s) = save.as_mut() {
+                                s.write(&p);
+                            }
+                            let owned = OwnedPacket {
+                                ts: Timestamp::new(p.header.ts.tv_sec, p.header.ts.tv_usec as u32 * 1000),
+                                wire_len: p.header.len,
+                                data: p.data.to_vec(),
+                            };
+                            if tx.send(LiveEvent::Packet(owned)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(pcap::Error::TimeoutExpired) => continue,
+                        // pcap_breakloop() from the watcher.
+                        Err(pcap::Error::NoMorePackets) => break,
+                        Err(e) => {
+                            error = Some(CaptureError::Live {
+                                reason: format!("{iface}: capture stopped: {} (the interface went away?); what was seen so far is reported", pcap_reason(&e)),
+                            });
+                            break;
+                        }
+                    }
+                }
+                if let Some(s) = save.as_mut() {
+                    let _ = s.flush();
+                }
+                if let Ok(st) = cap.stats() {
+                    stats.received = st.received;
+                    stats.dropped = st.dropped;
+                    stats.if_dropped = st.if_dropped;
+                }
+                let _ = tx.send(LiveEvent::Stopped { stats, error });
+            })
+            .map_err(|e| CaptureError::Live { reason: format!("cannot start the capture thread: {e}") })?;
+        Ok(LiveCapture { link, interface: name, status, rx, stop, thread: Some(thread) })
+    }
+
+    /// tcpdump's `listening on …` line.
+    pub fn status_line(&self) -> &str {
+        &self.status
+    }
+
+    /// A flag that ends the capture when set (Ctrl-C handlers set it).
+    pub fn stop_handle(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The next event; `None` once the capture thread is gone.
+    pub fn recv(&self) -> Option<LiveEvent> {
+        self.rx.recv().ok()
+    }
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Drain so a blocked sender can finish, then join.
+        while self.rx.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn live_open_error(iface: &str, e: &pcap::Error) -> CaptureError {
+    let r = pcap_reason(e);
+    let lower = r.to_lowercase();
+    let reason = if lower.contains("permission") || lower.contains("not permitted") {
+        format!(
+            "{iface}: {r}; capturing needs privileges: run with sudo, or grant them once with `sudo setcap cap_net_raw,cap_net_admin=eip {}`, or analyse a saved file with `connscope read FILE`",
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "$(command -v connscope)".into())
+        )
+    } else if lower.contains("no such device") || lower.contains("doesn't exist") || lower.contains("not exist") {
+        let names: Vec<String> = pcap::Device::list().map(|v| v.into_iter().map(|d| d.name).collect()).unwrap_or_default();
+        format!("{iface}: no such interface; available: {}", if names.is_empty() { "none visible".into() } else { names.join(", ") })
+    } else {
+        format!("{iface}: {r}")
+    };
+    CaptureError::Live { reason }
+}

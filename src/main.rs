@@ -37,6 +37,15 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 }
             }
         }
+        Command::Live(args) => match analysis::live(&args, &mut out, &mut io::stderr()) {
+            Ok(_) => {}
+            Err(RunError::Io(e)) => return Err(e),
+            Err(RunError::Capture(e)) => {
+                out.flush()?;
+                eprintln!("connscope: error: {e}");
+                failed = true;
+            }
+        },
         Command::Gen(args) => {
             if let Err(e) = connscope::gen::run(&args, &mut out) {
                 out.flush()?;
