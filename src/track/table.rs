@@ -1,0 +1,1019 @@
+//! The connection table: one entry per 4-tuple, each holding both endpoints'
+//! RFC 793 states, moved by `state::step` as segments are seen.
+//!
+//! Inputs: `Segment`s in capture order (time = packet timestamps only, never the
+//! system clock). Outputs: an `Observed` per segment and a `ConnRecord` per
+//! connection.
+//!
+//! Rules (issue #3):
+//! - The SYN sender is the client. A connection first seen at its SYN-ACK has the
+//!   SYN-ACK's receiver as client (handshake `partial`). A connection first seen
+//!   mid-stream takes the well-known/lower port side as server (`key::dst_is_server`)
+//!   until `set_client` says otherwise, and its handshake is `missing`.
+//! - A SYN or SYN-ACK with the ISN already seen is a retransmission (same
+//!   connection). A SYN with another ISN starts a new connection on the 4-tuple
+//!   (as tshark's `tcp.stream` does); if the old one was not over it is flagged
+//!   `replaced_while_open`. A SYN answered by RST is `refused`.
+//! - TIME-WAIT starts when the active closer ACKs the peer's FIN (or, after a
+//!   simultaneous close, when CLOSING gets its FIN ACKed) and lasts
+//!   `time_wait_secs`; a RST or a new SYN on the 4-tuple ends it early.
+//!
+//! Invariants: `Clock::tw_now` equals the number of endpoints in TIME_WAIT across
+//! the table; every ConnId is issued once, in order of first packet; a drained
+//! connection is never returned again.
+
+use super::key::{dst_is_server, FlowKey};
+use super::seq::SeqNum;
+use super::state::{step, Anomaly, EndpointState, Event};
+use crate::capture::Timestamp;
+use crate::decode::{Segment, TcpFlags};
+use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A connection number: 1-based, in order of first packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Gives a field-less enum its contract text form: `name()`, `Display`, `Serialize`.
+macro_rules! text_enum {
+    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The text form used by every renderer (DESIGN.md JSON contract).
+            pub fn name(self) -> &'static str {
+                match self { $($t::$v => $s),* }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
+}
+
+/// Which end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Client,
+    Server,
+}
+text_enum!(Role { Client => "client", Server => "server" });
+
+impl Role {
+    /// The other end.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
+    /// Index into `[client, server]` arrays.
+    pub fn idx(self) -> usize {
+        match self {
+            Role::Client => 0,
+            Role::Server => 1,
+        }
+    }
+    const BOTH: [Role; 2] = [Role::Client, Role::Server];
+}
+
+/// How much of the three-way handshake the capture holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Handshake {
+    /// SYN, SYN-ACK and the ACK of the SYN-ACK.
+    Complete,
+    /// The connection starts in the capture but the handshake did not finish
+    /// (first seen at the SYN-ACK, unanswered SYN, refused ...).
+    Partial,
+    /// The capture starts mid-connection (Zeek's `OTH`).
+    Missing,
+}
+text_enum!(Handshake { Complete => "complete", Partial => "partial", Missing => "missing" });
+
+/// Who ended the connection, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Close {
+    /// The client sent the first FIN (active closer).
+    Client,
+    /// The server sent the first FIN.
+    Server,
+    /// Both FINs crossed: each was sent before the other arrived.
+    Simultaneous,
+    /// The client sent a RST before both FINs were exchanged.
+    ResetByClient,
+    /// The server sent a RST before both FINs were exchanged.
+    ResetByServer,
+    /// No FIN and no RST in the capture.
+    Open,
+    /// The SYN was answered by RST.
+    Refused,
+}
+text_enum!(Close {
+    Client => "client",
+    Server => "server",
+    Simultaneous => "simultaneous",
+    ResetByClient => "reset-by-client",
+    ResetByServer => "reset-by-server",
+    Open => "open",
+    Refused => "refused",
+});
+
+/// Which endpoints entered TIME_WAIT (whether or not it has expired since).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeWaitHolder {
+    Client,
+    Server,
+    Both,
+    None,
+}
+text_enum!(TimeWaitHolder { Client => "client", Server => "server", Both => "both", None => "none" });
+
+/// Tracker settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackConfig {
+    /// 2MSL to assume, in seconds (Linux: 60).
+    pub time_wait_secs: f64,
+    /// Most connections held at once (not yet drained); beyond it new
+    /// connections are ignored and counted in `TrackStats::dropped_at_cap`.
+    pub max_connections: usize,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig {
+            time_wait_secs: 60.0,
+            max_connections: 1_000_000,
+        }
+    }
+}
+
+/// One endpoint's state change caused by a segment (for `--annotate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub role: Role,
+    pub from: EndpointState,
+    pub to: EndpointState,
+}
+
+/// What the tracker made of one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub conn: ConnId,
+    /// The sender's role.
+    pub from: Role,
+    /// This segment opened a new ConnId.
+    pub new_connection: bool,
+    /// State changes, sender's first (empty for most segments: no allocation).
+    pub transitions: Vec<Transition>,
+    /// The segment did something no arc of the diagram allows (or had bogus flags).
+    pub anomaly: bool,
+}
+
+/// Compact record of one connection (also for closed ones).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnRecord {
+    pub id: ConnId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// First and last packet.
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub handshake: Handshake,
+    pub close: Close,
+    pub client_state: EndpointState,
+    pub server_state: EndpointState,
+    pub time_wait: TimeWaitHolder,
+    /// When the (last) TIME-WAIT ends: entry + time_wait_secs, or the packet
+    /// that ended it early (RST, new SYN on the 4-tuple).
+    pub time_wait_until: Option<Timestamp>,
+    /// When each endpoint entered TIME_WAIT, `[client, server]`.
+    pub time_wait_entered: [Option<Timestamp>; 2],
+    /// Segments sent by `[client, server]`.
+    pub packets: [u64; 2],
+    /// Payload bytes (on-wire length) sent by `[client, server]`.
+    pub bytes: [u64; 2],
+    /// Retransmitted SYNs and SYN-ACKs (same ISN).
+    pub syn_retransmits: u32,
+    /// Segments the state machine found unexpected or bogus.
+    pub anomalies: u32,
+    /// Who sent the first FIN, and when.
+    pub first_fin: Option<(Role, Timestamp)>,
+    /// Who sent the first RST, and when.
+    pub first_rst: Option<(Role, Timestamp)>,
+    /// Payload kept flowing towards an endpoint after it had sent its FIN.
+    pub half_close: bool,
+    /// This connection reuses the 4-tuple of an earlier one in the capture.
+    pub reused_tuple: bool,
+    /// A new SYN took over the 4-tuple before this connection was seen to end.
+    pub replaced_while_open: bool,
+}
+
+/// Table-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackStats {
+    /// ConnIds issued.
+    pub connections: u64,
+    /// Most endpoints in TIME_WAIT at once, by packet timestamps.
+    pub time_wait_peak: u64,
+    /// Endpoints in TIME_WAIT now; after `finish`, at the end of the capture.
+    pub time_wait_at_end: u64,
+    /// Segments ignored because they would have opened a connection while the
+    /// table held `max_connections`.
+    pub dropped_at_cap: u64,
+    /// Connections whose SYN was answered by RST.
+    pub refused: u64,
+    /// Endpoints that entered TIME_WAIT, `[client, server]` (JSON `totals.time_wait`).
+    pub time_wait_entered: [u64; 2],
+    /// Connections held and not yet drained.
+    pub tracked: u64,
+    /// Segments seen (including dropped ones).
+    pub segments: u64,
+    /// Segments with an unexpected or bogus event.
+    pub anomalies: u64,
+    /// Connections that reopened a 4-tuple used earlier in the capture.
+    pub reused_tuples: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct Endpoint {
+    state: EndpointState,
+    /// Sequence number of its SYN (or SYN-ACK).
+    isn: Option<SeqNum>,
+    /// Sequence number its FIN occupies (seq + payload length of the FIN segment).
+    fin: Option<SeqNum>,
+    tw_until: Option<Timestamp>,
+    tw_entered: Option<Timestamp>,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Endpoint {
+    fn new(state: EndpointState) -> Endpoint {
+        Endpoint {
+            state,
+            isn: None,
+            fin: None,
+            tw_until: None,
+            tw_entered: None,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// Some endpoint's TIME_WAIT may end now.
+    TimeWait,
+    /// A drained connection's tombstone may be dropped now.
+    Purge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Timestamp,
+    conn: ConnId,
+    kind: TimerKind,
+}
+
+/// Time-driven state shared by all connections. Timers are checked lazily: an
+/// entry is acted on only if the connection still matches it.
+#[derive(Debug)]
+struct Clock {
+    secs: f64,
+    timers: BinaryHeap<Reverse<Timer>>,
+    tw_now: u64,
+    tw_peak: u64,
+    tw_entered: [u64; 2],
+}
+
+#[derive(Clone, Debug)]
+struct Conn {
+    id: ConnId,
+    client: SocketAddr,
+    server: SocketAddr,
+    /// `[client, server]`.
+    ep: [Endpoint; 2],
+    start: Timestamp,
+    end: Timestamp,
+    saw_syn: bool,
+    saw_synack: bool,
+    handshake_done: bool,
+    syn_retransmits: u32,
+    anomalies: u32,
+    first_fin: Option<(Role, Timestamp)>,
+    first_rst: Option<(Role, Timestamp)>,
+    reset_by: Option<Role>,
+    refused: bool,
+    simultaneous: bool,
+    half_close: bool,
+    reused_tuple: bool,
+    replaced_while_open: bool,
+    /// On the ended queue, or already drained.
+    queued: bool,
+    /// Returned by `drain_ended`; kept only as a tombstone for late packets.
+    drained: bool,
+}
+
+/// What an existing 4-tuple entry makes of a new segment.
+enum Fit {
+    Same { syn_retransmit: bool },
+    NewIncarnation,
+}
+
+/// SYN+FIN, SYN+RST, FIN+RST, or none of SYN/ACK/RST: flags no TCP sends.
+fn is_bogus(f: TcpFlags) -> bool {
+    (f.syn() && (f.fin() || f.rst())) || (f.fin() && f.rst()) || !(f.syn() || f.ack() || f.rst())
+}
+
+/// The segment's acknowledgment number covers a FIN at `fin` (wrap-safe).
+fn acks_fin(seg: &Segment, fin: Option<SeqNum>) -> bool {
+    match fin {
+        // The FIN occupies one sequence number: covered when ack >= fin + 1, i.e. ack > fin.
+        Some(fin) => seg.flags.ack() && SeqNum(seg.ack) > fin,
+        None => false,
+    }
+}
+
+/// The segment as its sender's step; `peer_fin` is the receiver's FIN, if seen.
+fn send_event(seg: &Segment, peer_fin: Option<SeqNum>) -> Event {
+    let f = seg.flags;
+    if is_bogus(f) {
+        Event::Bogus
+    } else if f.rst() {
+        Event::SendRst
+    } else if f.syn() {
+        if f.ack() {
+            Event::SendSynAck
+        } else {
+            Event::SendSyn
+        }
+    } else if f.fin() {
+        if peer_fin.is_some() && !acks_fin(seg, peer_fin) {
+            Event::SendFinCrossed
+        } else {
+            Event::SendFin
+        }
+    } else if acks_fin(seg, peer_fin) {
+        Event::SendAckOfFin
+    } else {
+        Event::SendAck
+    }
+}
+
+/// The segment as its receiver's step; `own_fin` is the receiver's FIN, if sent.
+fn recv_event(seg: &Segment, own_fin: Option<SeqNum>) -> Event {
+    let f = seg.flags;
+    if is_bogus(f) {
+        Event::Bogus
+    } else if f.rst() {
+        Event::RecvRst
+    } else if f.syn() {
+        if f.ack() {
+            Event::RecvSynAck
+        } else {
+            Event::RecvSyn
+        }
+    } else if f.fin() {
+        if acks_fin(seg, own_fin) {
+            Event::RecvFinAckOfFin
+        } else {
+            Event::RecvFin
+        }
+    } else if acks_fin(seg, own_fin) {
+        Event::RecvAckOfFin
+    } else {
+        Event::RecvAck
+    }
+}
+
+impl Conn {
+    /// A connection opened by `seg`, its first packet.
+    fn new(id: ConnId, seg: &Segment) -> Conn {
+        use EndpointState::*;
+        let f = seg.flags;
+        let clean = !is_bogus(f);
+        let (client, server, cs, ss) = if clean && f.syn() && !f.ack() {
+            // The SYN sender is the client; the server is assumed listening.
+            (seg.src, seg.dst, Closed, Listen)
+        } else if clean && f.syn() {
+            // First seen at the SYN-ACK: its receiver sent the (unseen) SYN.
+            (seg.dst, seg.src, SynSent, Listen)
+        } else if dst_is_server(seg.src, seg.dst) {
+            (seg.src, seg.dst, Established, Established)
+        } else {
+            (seg.dst, seg.src, Established, Established)
+        };
+        Conn {
+            id,
+            client,
+            server,
+            ep: [Endpoint::new(cs), Endpoint::new(ss)],
+            start: seg.ts,
+            end: seg.ts,
+            saw_syn: false,
+            saw_synack: false,
+            handshake_done: false,
+            syn_retransmits: 0,
+            anomalies: 0,
+            first_fin: None,
+            first_rst: None,
+            reset_by: None,
+            refused: false,
+            simultaneous: false,
+            half_close: false,
+            reused_tuple: false,
+            replaced_while_open: false,
+            queued: false,
+            drained: false,
+        }
+    }
+
+    fn role_of(&self, addr: SocketAddr) -> Option<Role> {
+        if addr == self.client {
+            Some(Role::Client)
+        } else if addr == self.server {
+            Some(Role::Server)
+        } else {
+            None
+        }
+    }
+
+    /// Both endpoints closed, listening or in TIME_WAIT.
+    fn is_over(&self) -> bool {
+        self.ep.iter().all(|e| e.state.is_over())
+    }
+
+    /// Does `seg` continue this connection or open a new one on its 4-tuple?
+    fn fit(&self, seg: &Segment) -> Fit {
+        let f = seg.flags;
+        if is_bogus(f) || !f.syn() {
+            return Fit::Same {
+                syn_retransmit: false,
+            };
+        }
+        let isn = Some(SeqNum(seg.seq));
+        let sender = self.role_of(seg.src);
+        if !f.ack() {
+            // A SYN: the same ISN from the same side is a retransmission.
+            if sender == Some(Role::Client) && self.ep[0].isn == isn {
+                return Fit::Same {
+                    syn_retransmit: true,
+                };
+            }
+            // Simultaneous open: the server side's own SYN while the client waits.
+            if sender == Some(Role::Server)
+                && self.ep[0].state == EndpointState::SynSent
+                && (self.ep[1].isn.is_none() || self.ep[1].isn == isn)
+            {
+                return Fit::Same {
+                    syn_retransmit: self.ep[1].isn == isn,
+                };
+            }
+            return Fit::NewIncarnation;
+        }
+        // A SYN-ACK: same ISN is a retransmission; another ISN opens a new
+        // connection only once this one is over.
+        let own = sender.map(|r| self.ep[r.idx()].isn).unwrap_or(None);
+        if own == isn {
+            Fit::Same {
+                syn_retransmit: true,
+            }
+        } else if self.is_over() {
+            Fit::NewIncarnation
+        } else {
+            Fit::Same {
+                syn_retransmit: false,
+            }
+        }
+    }
+
+    /// Move one endpoint with `step` and book-keep TIME-WAIT; the one place
+    /// endpoint states change.
+    fn apply(
+        &mut self,
+        role: Role,
+        ev: Event,
+        ts: Timestamp,
+        clock: &mut Clock,
+        out: &mut Vec<Transition>,
+    ) -> Option<Anomaly> {
+        use EndpointState::TimeWait;
+        let id = self.id;
+        let ep = &mut self.ep[role.idx()];
+        let from = ep.state;
+        let (to, anomaly) = step(from, ev);
+        // Entering TIME_WAIT, or re-ACKing a retransmitted FIN in it, (re)starts 2MSL.
+        if to == TimeWait && (from != TimeWait || ev == Event::SendAckOfFin) {
+            let until = ts.plus_secs(clock.secs);
+            ep.tw_until = Some(until);
+            clock.timers.push(Reverse(Timer {
+                at: until,
+                conn: id,
+                kind: TimerKind::TimeWait,
+            }));
+        }
+        if from != to {
+            ep.state = to;
+            out.push(Transition { role, from, to });
+            if from == TimeWait {
+                clock.tw_now = clock.tw_now.saturating_sub(1);
+                // Ended early (RST, new SYN) or on time: record the actual end.
+                ep.tw_until = Some(ts);
+            }
+            if to == TimeWait {
+                clock.tw_now += 1;
+                clock.tw_peak = clock.tw_peak.max(clock.tw_now);
+                if ep.tw_entered.is_none() {
+                    ep.tw_entered = Some(ts);
+                    clock.tw_entered[role.idx()] += 1;
+                }
+            }
+        }
+        anomaly
+    }
+
+    /// Feed one segment of this connection. Returns (sender, transitions, anomaly).
+    fn on_segment(
+        &mut self,
+        seg: &Segment,
+        clock: &mut Clock,
+        syn_retransmit: bool,
+    ) -> (Role, Vec<Transition>, bool) {
+        let f = seg.flags;
+        let ts = seg.ts;
+        let sender = if seg.src == self.client {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let receiver = sender.peer();
+        let (si, ri) = (sender.idx(), receiver.idx());
+        let send_ev = send_event(seg, self.ep[ri].fin);
+        let recv_ev = recv_event(seg, self.ep[ri].fin);
+        let client_before = self.ep[0].state;
+
+        let mut out = Vec::new();
+        let a1 = self.apply(sender, send_ev, ts, clock, &mut out);
+        let a2 = self.apply(receiver, recv_ev, ts, clock, &mut out);
+        let anomaly = a1.is_some() || a2.is_some();
+
+        if send_ev != Event::Bogus {
+            if f.syn() {
+                if self.ep[si].isn.is_none() {
+                    self.ep[si].isn = Some(SeqNum(seg.seq));
+                }
+                if f.ack() {
+                    self.saw_synack = true;
+                } else {
+                    self.saw_syn = true;
+                }
+            }
+            if f.fin() {
+                if self.ep[si].fin.is_none() {
+                    self.ep[si].fin = Some(SeqNum(seg.seq) + seg.payload_len);
+                }
+                if self.first_fin.is_none() {
+                    self.first_fin = Some((sender, ts));
+                }
+            }
+            if f.rst() {
+                if self.first_rst.is_none() {
+                    self.first_rst = Some((sender, ts));
+                }
+                if sender == Role::Server && client_before == EndpointState::SynSent {
+                    // RFC 793 §3.4: a SYN answered by RST (no listener).
+                    self.refused = true;
+                } else if self.reset_by.is_none()
+                    && !self.refused
+                    && !(self.ep[0].fin.is_some() && self.ep[1].fin.is_some())
+                {
+                    // A RST before both FINs were exchanged is how this connection ended.
+                    self.reset_by = Some(sender);
+                }
+            }
+            if seg.payload_len > 0 && self.ep[ri].fin.is_some() {
+                self.half_close = true;
+            }
+        }
+        for t in &out {
+            if t.from == EndpointState::SynReceived
+                && t.to == EndpointState::Established
+                && t.role == Role::Server
+            {
+                self.handshake_done = true;
+            }
+            if t.to == EndpointState::Closing {
+                self.simultaneous = true;
+            }
+        }
+        if syn_retransmit {
+            self.syn_retransmits += 1;
+        }
+        if anomaly {
+            self.anomalies += 1;
+        }
+        self.ep[si].packets += 1;
+        self.ep[si].bytes += u64::from(seg.payload_len);
+        self.start = self.start.min(ts);
+        self.end = self.end.max(ts);
+        (sender, out, anomaly)
+    }
+
+    fn handshake(&self) -> Handshake {
+        if self.saw_syn && self.saw_synack && self.handshake_done {
+            Handshake::Complete
+        } else if self.saw_syn || self.saw_synack {
+            Handshake::Partial
+        } else {
+            Handshake::Missing
+        }
+    }
+
+    fn close(&self) -> Close {
+        let by = |r: Role, client: Close, server: Close| match r {
+            Role::Client => client,
+            Role::Server => server,
+        };
+        if self.refused {
+            Close::Refused
+        } else if let Some(r) = self.reset_by {
+            by(r, Close::ResetByClient, Close::ResetByServer)
+        } else if self.simultaneous {
+            Close::Simultaneous
+        } else if let Some((r, _)) = self.first_fin {
+            by(r, Close::Client, Close::Server)
+        } else {
+            Close::Open
+        }
+    }
+
+    fn record(&self) -> ConnRecord {
+        let [c, s] = &self.ep;
+        let time_wait = match (c.tw_entered.is_some(), s.tw_entered.is_some()) {
+            (true, true) => TimeWaitHolder::Both,
+            (true, false) => TimeWaitHolder::Client,
+            (false, true) => TimeWaitHolder::Server,
+            (false, false) => TimeWaitHolder::None,
+        };
+        let time_wait_until = self
+            .ep
+            .iter()
+            .filter(|e| e.tw_entered.is_some())
+            .filter_map(|e| e.tw_until)
+            .max();
+        ConnRecord {
+            id: self.id,
+            client: self.client,
+            server: self.server,
+            start: self.start,
+            end: self.end,
+            handshake: self.handshake(),
+            close: self.close(),
+            client_state: c.state,
+            server_state: s.state,
+            time_wait,
+            time_wait_until,
+            time_wait_entered: [c.tw_entered, s.tw_entered],
+            packets: [c.packets, s.packets],
+            bytes: [c.bytes, s.bytes],
+            syn_retransmits: self.syn_retransmits,
+            anomalies: self.anomalies,
+            first_fin: self.first_fin,
+            first_rst: self.first_rst,
+            half_close: self.half_close,
+            reused_tuple: self.reused_tuple,
+            replaced_while_open: self.replaced_while_open,
+        }
+    }
+
+    /// Exchange client and server (a mid-stream guess corrected by HTTP).
+    fn swap_roles(&mut self, clock: &mut Clock) {
+        for r in Role::BOTH {
+            if self.ep[r.idx()].tw_entered.is_some() {
+                clock.tw_entered[r.idx()] = clock.tw_entered[r.idx()].saturating_sub(1);
+                clock.tw_entered[r.peer().idx()] += 1;
+            }
+        }
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.ep.swap(0, 1);
+        let flip = |o: Option<(Role, Timestamp)>| o.map(|(r, t)| (r.peer(), t));
+        self.first_fin = flip(self.first_fin);
+        self.first_rst = flip(self.first_rst);
+        self.reset_by = self.reset_by.map(Role::peer);
+    }
+}
+
+/// The connection table. See the module docs for the rules.
+#[derive(Debug)]
+pub struct Tracker {
+    cfg: TrackConfig,
+    /// The current connection of each 4-tuple (live, ended, or a drained tombstone).
+    flows: FxHashMap<FlowKey, Conn>,
+    /// Where each connection in `flows` lives.
+    index: FxHashMap<ConnId, FlowKey>,
+    /// Connections pushed off their 4-tuple by a new one, not yet drained.
+    retired: Vec<ConnRecord>,
+    /// Connections in `flows` that ended since the last drain.
+    ended: Vec<ConnId>,
+    clock: Clock,
+    next_id: u64,
+    /// Connections not yet drained (`flows` minus tombstones, plus `retired`).
+    live: usize,
+    dropped_at_cap: u64,
+    refused: u64,
+    segments: u64,
+    anomalies: u64,
+    reused_tuples: u64,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackConfig) -> Self {
+        let secs = if cfg.time_wait_secs.is_finite() {
+            cfg.time_wait_secs.max(0.0)
+        } else {
+            0.0
+        };
+        Tracker {
+            cfg,
+            flows: FxHashMap::default(),
+            index: FxHashMap::default(),
+            retired: Vec::new(),
+            ended: Vec::new(),
+            clock: Clock {
+                secs,
+                timers: BinaryHeap::new(),
+                tw_now: 0,
+                tw_peak: 0,
+                tw_entered: [0, 0],
+            },
+            next_id: 1,
+            live: 0,
+            dropped_at_cap: 0,
+            refused: 0,
+            segments: 0,
+            anomalies: 0,
+            reused_tuples: 0,
+        }
+    }
+
+    /// Follow one segment. `None` only when it would open a connection while
+    /// the table is full (`max_connections`).
+    pub fn on_segment(&mut self, seg: &Segment) -> Option<Observed> {
+        self.segments += 1;
+        self.run_timers(seg.ts);
+        let key = FlowKey::new(seg.src, seg.dst);
+        let fit = self.flows.get(&key).map(|c| c.fit(seg));
+        let mut syn_retransmit = false;
+        let mut new_connection = false;
+        match fit {
+            Some(Fit::Same { syn_retransmit: r }) => syn_retransmit = r,
+            Some(Fit::NewIncarnation) | None => {
+                if self.live >= self.cfg.max_connections {
+                    self.dropped_at_cap += 1;
+                    return None;
+                }
+                let reused = fit.is_some();
+                if reused {
+                    self.retire(key, seg);
+                }
+                let id = ConnId(self.next_id);
+                self.next_id += 1;
+                let mut conn = Conn::new(id, seg);
+                conn.reused_tuple = reused;
+                self.reused_tuples += u64::from(reused);
+                self.flows.insert(key, conn);
+                self.index.insert(id, key);
+                self.live += 1;
+                new_connection = true;
+            }
+        }
+        // Invariant: `key` is in `flows` (found or inserted above).
+        let conn = self.flows.get_mut(&key)?;
+        let was_refused = conn.refused;
+        let (from, transitions, anomaly) = conn.on_segment(seg, &mut self.clock, syn_retransmit);
+        if conn.refused && !was_refused {
+            self.refused += 1;
+        }
+        self.anomalies += u64::from(anomaly);
+        if !conn.queued && conn.is_over() {
+            conn.queued = true;
+            self.ended.push(conn.id);
+        }
+        Some(Observed {
+            conn: conn.id,
+            from,
+            new_connection,
+            transitions,
+            anomaly,
+        })
+    }
+
+    /// A new SYN (or SYN-ACK) takes the 4-tuple: the old connection leaves `flows`.
+    fn retire(&mut self, key: FlowKey, seg: &Segment) {
+        let Some(mut old) = self.flows.remove(&key) else {
+            return;
+        };
+        self.index.remove(&old.id);
+        // RFC 1122 §4.2.2.13: the new SYN ends the old incarnation's TIME-WAIT.
+        let mut scratch = Vec::new();
+        for r in Role::BOTH {
+            if old.ep[r.idx()].state == EndpointState::TimeWait {
+                let ev = if old.role_of(seg.src) == Some(r) {
+                    Event::SendSyn
+                } else {
+                    Event::RecvSyn
+                };
+                old.apply(r, ev, seg.ts, &mut self.clock, &mut scratch);
+            }
+        }
+        if !old.is_over() {
+            old.replaced_while_open = true;
+            old.anomalies += 1;
+        }
+        if !old.drained {
+            // Stays counted in `live` until drained.
+            self.retired.push(old.record());
+        }
+    }
+
+    /// Act on every timer due at `now`: TIME-WAIT expiry, tombstone purge.
+    fn run_timers(&mut self, now: Timestamp) {
+        while let Some(&Reverse(t)) = self.clock.timers.peek() {
+            if t.at > now {
+                break;
+            }
+            self.clock.timers.pop();
+            let Some(&key) = self.index.get(&t.conn) else {
+                continue;
+            };
+            let Some(conn) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            match t.kind {
+                TimerKind::TimeWait => {
+                    let mut scratch = Vec::new();
+                    for r in Role::BOTH {
+                        let ep = &conn.ep[r.idx()];
+                        if ep.state == EndpointState::TimeWait && ep.tw_until == Some(t.at) {
+                            conn.apply(
+                                r,
+                                Event::TimeWaitTimeout,
+                                t.at,
+                                &mut self.clock,
+                                &mut scratch,
+                            );
+                        }
+                    }
+                }
+                TimerKind::Purge => {
+                    if !conn.drained {
+                        continue;
+                    }
+                    let due = conn.end.plus_secs(self.clock.secs);
+                    let tw_due = conn
+                        .ep
+                        .iter()
+                        .filter(|e| e.state == EndpointState::TimeWait)
+                        .filter_map(|e| e.tw_until)
+                        .max();
+                    match tw_due {
+                        Some(at) => self.clock.timers.push(Reverse(Timer {
+                            at: at.max(due),
+                            conn: t.conn,
+                            kind: TimerKind::Purge,
+                        })),
+                        None if due > now => self.clock.timers.push(Reverse(Timer {
+                            at: due,
+                            conn: t.conn,
+                            kind: TimerKind::Purge,
+                        })),
+                        None => {
+                            self.flows.remove(&key);
+                            self.index.remove(&t.conn);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hint from the http stage: `client` sent an HTTP request on `conn`. Swaps
+    /// the roles of a connection whose handshake is `missing` if the port rule
+    /// guessed wrong; a no-op otherwise.
+    pub fn set_client(&mut self, conn: ConnId, client: SocketAddr) {
+        let Some(key) = self.index.get(&conn) else {
+            return;
+        };
+        let Some(c) = self.flows.get_mut(key) else {
+            return;
+        };
+        if c.id == conn
+            && c.handshake() == Handshake::Missing
+            && c.server == client
+            && c.client != client
+        {
+            c.swap_roles(&mut self.clock);
+        }
+    }
+
+    /// End of input at `end`: expire TIME-WAITs due by then; every connection not
+    /// yet drained counts as ended (so `drain_ended` returns the open ones too).
+    pub fn finish(&mut self, end: Timestamp) {
+        self.run_timers(end);
+        for conn in self.flows.values_mut() {
+            if !conn.queued && !conn.drained {
+                conn.queued = true;
+                self.ended.push(conn.id);
+            }
+        }
+    }
+
+    /// Connections that ended since the last call (both ends CLOSED/TIME_WAIT,
+    /// reset, refused, replaced on their 4-tuple; after `finish`, all), by id.
+    /// A drained connection keeps only a tombstone to recognise late packets,
+    /// dropped `time_wait_secs` after its last packet and TIME-WAIT.
+    pub fn drain_ended(&mut self) -> Vec<ConnRecord> {
+        let mut out = std::mem::take(&mut self.retired);
+        for id in std::mem::take(&mut self.ended) {
+            let Some(key) = self.index.get(&id) else {
+                continue;
+            };
+            let Some(conn) = self.flows.get_mut(key) else {
+                continue;
+            };
+            if conn.id != id || conn.drained {
+                continue;
+            }
+            out.push(conn.record());
+            conn.drained = true;
+            self.clock.timers.push(Reverse(Timer {
+                at: conn.end.plus_secs(self.clock.secs),
+                conn: id,
+                kind: TimerKind::Purge,
+            }));
+        }
+        self.live = self.live.saturating_sub(out.len());
+        out.sort_by_key(|r| r.id);
+        out
+    }
+
+    /// Every connection not yet drained, by id (after `finish`: final states).
+    pub fn records(&self) -> Vec<ConnRecord> {
+        let mut v = self.retired.clone();
+        v.extend(self.flows.values().filter(|c| !c.drained).map(Conn::record));
+        v.sort_by_key(|r| r.id);
+        v
+    }
+
+    pub fn stats(&self) -> TrackStats {
+        TrackStats {
+            connections: self.next_id - 1,
+            time_wait_peak: self.clock.tw_peak,
+            time_wait_at_end: self.clock.tw_now,
+            dropped_at_cap: self.dropped_at_cap,
+            refused: self.refused,
+            time_wait_entered: self.clock.tw_entered,
+            tracked: self.live as u64,
+            segments: self.segments,
+            anomalies: self.anomalies,
+            reused_tuples: self.reused_tuples,
+        }
+    }
+
+    /// The role of `addr` in connection `conn` (also for drained tombstones and
+    /// connections replaced on their 4-tuple but not yet drained).
+    pub fn role_of(&self, conn: ConnId, addr: SocketAddr) -> Option<Role> {
+        if let Some(c) = self.index.get(&conn).and_then(|k| self.flows.get(k)) {
+            if c.id == conn {
+                return c.role_of(addr);
+            }
+        }
+        let r = self.retired.iter().find(|r| r.id == conn)?;
+        if addr == r.client {
+            Some(Role::Client)
+        } else if addr == r.server {
+            Some(Role::Server)
+        } else {
+            None
+        }
+    }
+}
