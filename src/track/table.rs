@@ -1017,3 +1017,823 @@ impl Tracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags as F;
+    use EndpointState::*;
+    use Role::{Client as C, Server as S};
+
+    const SYN: u8 = F::SYN;
+    const SA: u8 = F::SYN | F::ACK;
+    const A: u8 = F::ACK;
+    const PA: u8 = F::PSH | F::ACK;
+    const FA: u8 = F::FIN | F::ACK;
+    const RA: u8 = F::RST | F::ACK;
+    const R: u8 = F::RST;
+
+    fn ts(t: f64) -> Timestamp {
+        Timestamp::new(1_700_000_000, 0).plus_secs(t)
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seg(
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        len: u32,
+        t: f64,
+    ) -> Segment<'static> {
+        Segment {
+            ts: ts(t),
+            src,
+            dst,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 65535,
+            payload: &[],
+            payload_len: len,
+        }
+    }
+
+    fn tracker(tw: f64) -> Tracker {
+        Tracker::new(TrackConfig {
+            time_wait_secs: tw,
+            ..TrackConfig::default()
+        })
+    }
+
+    /// Two peers and their next sequence numbers. Each segment acknowledges all
+    /// the peer has sent unless an explicit ack is given; the clock advances 1 ms.
+    struct Wire {
+        addr: [SocketAddr; 2],
+        nxt: [u32; 2],
+        t: f64,
+    }
+
+    impl Wire {
+        fn new(c: &str, s: &str) -> Wire {
+            Wire {
+                addr: [addr(c), addr(s)],
+                nxt: [1000, 5000],
+                t: 0.0,
+            }
+        }
+        fn isn(mut self, c: u32, s: u32) -> Wire {
+            self.nxt = [c, s];
+            self
+        }
+        fn at(&mut self, t: f64) -> &mut Wire {
+            self.t = t;
+            self
+        }
+        fn now(&self) -> Timestamp {
+            ts(self.t)
+        }
+        fn build(&mut self, from: Role, flags: u8, len: u32, ack: Option<u32>) -> Segment<'static> {
+            let (i, j) = (from.idx(), from.peer().idx());
+            let seq = self.nxt[i];
+            let ctl = u32::from(flags & (F::SYN | F::FIN) != 0);
+            self.nxt[i] = seq.wrapping_add(len + ctl);
+            self.t += 0.001;
+            let ack = if flags & F::ACK != 0 {
+                ack.unwrap_or(self.nxt[j])
+            } else {
+                0
+            };
+            seg(self.addr[i], self.addr[j], flags, seq, ack, len, self.t)
+        }
+        fn send(&mut self, tr: &mut Tracker, from: Role, flags: u8, len: u32) -> Observed {
+            let s = self.build(from, flags, len, None);
+            tr.on_segment(&s).expect("tracked")
+        }
+        fn send_ack(&mut self, tr: &mut Tracker, from: Role, flags: u8, ack: u32) -> Observed {
+            let s = self.build(from, flags, 0, Some(ack));
+            tr.on_segment(&s).expect("tracked")
+        }
+        fn handshake(&mut self, tr: &mut Tracker) {
+            self.send(tr, C, SYN, 0);
+            self.send(tr, S, SA, 0);
+            self.send(tr, C, A, 0);
+        }
+        /// FIN from `closer`, ACK, FIN from the peer, final ACK.
+        fn close_by(&mut self, tr: &mut Tracker, closer: Role) {
+            self.send(tr, closer, FA, 0);
+            self.send(tr, closer.peer(), A, 0);
+            self.send(tr, closer.peer(), FA, 0);
+            self.send(tr, closer, A, 0);
+        }
+    }
+
+    fn t(role: Role, from: EndpointState, to: EndpointState) -> Transition {
+        Transition { role, from, to }
+    }
+
+    fn only(tr: &Tracker) -> ConnRecord {
+        let r = tr.records();
+        assert_eq!(r.len(), 1, "{r:#?}");
+        r[0].clone()
+    }
+
+    /// Invariant: the TIME-WAIT counter matches the endpoints in TIME_WAIT.
+    fn check_tw_count(tr: &Tracker) {
+        let n = tr
+            .flows
+            .values()
+            .flat_map(|c| c.ep.iter())
+            .filter(|e| e.state == TimeWait)
+            .count() as u64;
+        assert_eq!(tr.clock.tw_now, n);
+        assert!(tr.clock.tw_peak >= n);
+    }
+
+    // ---- handshake ----
+
+    #[test]
+    fn handshake_moves_both_endpoints() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        let o = w.send(&mut tr, C, SYN, 0);
+        assert_eq!(o.conn, ConnId(1));
+        assert!(o.new_connection);
+        assert_eq!(o.from, C);
+        assert_eq!(o.transitions, [t(C, Closed, SynSent)]);
+        let o = w.send(&mut tr, S, SA, 0);
+        assert!(!o.new_connection);
+        assert_eq!(o.from, S);
+        assert_eq!(
+            o.transitions,
+            [t(S, Listen, SynReceived), t(C, SynSent, Established)]
+        );
+        let o = w.send(&mut tr, C, A, 0);
+        assert_eq!(o.transitions, [t(S, SynReceived, Established)]);
+        let r = only(&tr);
+        assert_eq!(r.handshake, Handshake::Complete);
+        assert_eq!(
+            (r.client, r.server),
+            (addr("10.0.0.1:40000"), addr("10.0.0.2:80"))
+        );
+        assert_eq!(r.close, Close::Open);
+    }
+
+    #[test]
+    fn syn_ack_first_makes_its_receiver_the_client() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.nxt[0] += 1; // the client's SYN happened before the capture
+        let o = w.send(&mut tr, S, SA, 0);
+        assert!(o.new_connection);
+        assert_eq!(o.from, S);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(r.client, addr("10.0.0.1:40000"));
+        assert_eq!(r.handshake, Handshake::Partial);
+        assert_eq!((r.client_state, r.server_state), (Established, Established));
+    }
+
+    #[test]
+    fn retransmitted_syn_is_the_same_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        let first = w.build(C, SYN, 0, None);
+        assert!(tr.on_segment(&first).unwrap().new_connection);
+        let again = Segment {
+            ts: ts(1.0),
+            ..first
+        };
+        let o = tr.on_segment(&again).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(1), false));
+        assert!(o.transitions.is_empty());
+        w.at(1.0);
+        w.send(&mut tr, S, SA, 0);
+        // A retransmitted SYN-ACK (same ISN) is also the same connection.
+        let sa_again = seg(w.addr[1], w.addr[0], SA, 5000, 1001, 0, 1.2);
+        assert_eq!(tr.on_segment(&sa_again).unwrap().conn, ConnId(1));
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(r.syn_retransmits, 2);
+        assert_eq!(r.handshake, Handshake::Complete);
+        assert_eq!(tr.stats().connections, 1);
+    }
+
+    #[test]
+    fn syn_without_syn_ack_then_data_does_not_panic() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.send(&mut tr, C, SYN, 0);
+        let o = w.send(&mut tr, C, PA, 10);
+        assert!(o.anomaly);
+        w.send(&mut tr, S, PA, 10);
+        w.send(&mut tr, C, FA, 0);
+        tr.finish(w.now());
+        let r = only(&tr);
+        assert_eq!(r.handshake, Handshake::Partial);
+        assert!(r.anomalies > 0);
+    }
+
+    #[test]
+    fn syn_answered_by_rst_is_refused() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:81");
+        w.send(&mut tr, C, SYN, 0);
+        let o = w.send(&mut tr, S, RA, 0);
+        assert_eq!(o.transitions, [t(S, Listen, Closed), t(C, SynSent, Closed)]);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Refused);
+        assert_eq!(r.handshake, Handshake::Partial);
+        assert_eq!((r.client_state, r.server_state), (Closed, Closed));
+        assert_eq!(r.time_wait, TimeWaitHolder::None);
+        assert_eq!(tr.stats().refused, 1);
+        assert_eq!(
+            tr.drain_ended().len(),
+            1,
+            "a refused attempt is over at once"
+        );
+    }
+
+    // ---- close by either side ----
+
+    #[test]
+    fn client_close_leaves_client_in_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 100);
+        w.send(&mut tr, S, PA, 500);
+        let o = w.send(&mut tr, C, FA, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, Established, FinWait1), t(S, Established, CloseWait)]
+        );
+        let o = w.send(&mut tr, S, A, 0);
+        assert_eq!(o.transitions, [t(C, FinWait1, FinWait2)]);
+        let o = w.send(&mut tr, S, FA, 0);
+        assert_eq!(o.transitions, [t(S, CloseWait, LastAck)]);
+        let o = w.send(&mut tr, C, A, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, FinWait2, TimeWait), t(S, LastAck, Closed)]
+        );
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Client);
+        assert_eq!((r.client_state, r.server_state), (TimeWait, Closed));
+        assert_eq!(r.time_wait, TimeWaitHolder::Client);
+        assert_eq!(r.time_wait_entered, [Some(w.now()), None]);
+        assert_eq!(r.time_wait_until, Some(w.now().plus_secs(60.0)));
+        assert_eq!(r.packets, [5, 4]);
+        assert_eq!(r.bytes, [100, 500]);
+        assert_eq!(r.first_fin.map(|f| f.0), Some(C));
+        assert!(!r.half_close);
+        let st = tr.stats();
+        assert_eq!((st.time_wait_peak, st.time_wait_at_end), (1, 1));
+        assert_eq!(st.time_wait_entered, [1, 0]);
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn fin_wait_1_recv_fin_ack_waits_for_our_ack_to_enter_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        // The server ACKs the FIN with its own FIN (one segment).
+        let o = w.send(&mut tr, S, FA, 0);
+        assert_eq!(
+            o.transitions,
+            [t(S, CloseWait, LastAck), t(C, FinWait1, FinWait2)]
+        );
+        let o = w.send(&mut tr, C, A, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, FinWait2, TimeWait), t(S, LastAck, Closed)]
+        );
+        assert_eq!(only(&tr).time_wait, TimeWaitHolder::Client);
+    }
+
+    #[test]
+    fn server_close_leaves_server_in_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:8080");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 80);
+        w.send(&mut tr, S, PA, 200);
+        w.close_by(&mut tr, S);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Server);
+        assert_eq!((r.client_state, r.server_state), (Closed, TimeWait));
+        assert_eq!(r.time_wait, TimeWaitHolder::Server);
+        assert_eq!(tr.stats().time_wait_entered, [0, 1]);
+    }
+
+    #[test]
+    fn close_wait_leak_shows_at_end() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:8080");
+        w.handshake(&mut tr);
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        tr.finish(w.now());
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Server);
+        assert_eq!((r.client_state, r.server_state), (CloseWait, FinWait2));
+    }
+
+    #[test]
+    fn simultaneous_close_puts_both_in_closing_then_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        let client_fin = w.nxt[0];
+        let server_fin = w.nxt[1];
+        w.send(&mut tr, C, FA, 0);
+        // The server's FIN left before the client's arrived: it does not ACK it.
+        let o = w.send_ack(&mut tr, S, FA, client_fin);
+        assert_eq!(
+            o.transitions,
+            [t(S, CloseWait, Closing), t(C, FinWait1, Closing)]
+        );
+        // Each ACKs the other's FIN.
+        let o = w.send_ack(&mut tr, C, A, server_fin + 1);
+        assert_eq!(o.transitions, [t(S, Closing, TimeWait)]);
+        let o = w.send_ack(&mut tr, S, A, client_fin + 1);
+        assert_eq!(o.transitions, [t(C, Closing, TimeWait)]);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Simultaneous);
+        assert_eq!(r.time_wait, TimeWaitHolder::Both);
+        assert_eq!((r.client_state, r.server_state), (TimeWait, TimeWait));
+        assert_eq!(tr.stats().time_wait_peak, 2);
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn half_close_keeps_data_flowing_after_the_first_fin() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, A, 0);
+        let o = w.send(&mut tr, S, PA, 300);
+        assert!(o.transitions.is_empty() && !o.anomaly);
+        w.send(&mut tr, C, A, 0);
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert!(r.half_close);
+        assert_eq!(r.close, Close::Client);
+        assert_eq!(r.client_state, TimeWait);
+    }
+
+    // ---- RST ----
+
+    #[test]
+    fn rst_abort_by_client_leaves_no_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 50);
+        w.send(&mut tr, S, PA, 5000);
+        let o = w.send(&mut tr, C, RA, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, Established, Closed), t(S, Established, Closed)]
+        );
+        let r = only(&tr);
+        assert_eq!(r.close, Close::ResetByClient);
+        assert_eq!(r.time_wait, TimeWaitHolder::None);
+        assert_eq!(r.first_rst.map(|x| x.0), Some(C));
+        assert_eq!(tr.stats().time_wait_peak, 0);
+        let d = tr.drain_ended();
+        assert_eq!(d.len(), 1);
+        assert!(tr.records().is_empty());
+    }
+
+    #[test]
+    fn rst_after_client_fin_is_reset_by_server() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, R, 0);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::ResetByServer);
+        assert_eq!(r.first_fin.map(|f| f.0), Some(C));
+    }
+
+    #[test]
+    fn rst_into_time_wait_ends_it() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        assert_eq!(tr.stats().time_wait_at_end, 1);
+        let o = w.send(&mut tr, S, R, 0);
+        assert_eq!(o.transitions, [t(C, TimeWait, Closed)]);
+        let r = only(&tr);
+        assert_eq!(
+            r.close,
+            Close::Client,
+            "both FINs were exchanged before the RST"
+        );
+        assert_eq!(r.time_wait, TimeWaitHolder::Client);
+        assert_eq!(r.time_wait_until, Some(w.now()));
+        assert_eq!(tr.stats().time_wait_at_end, 0);
+        check_tw_count(&tr);
+    }
+
+    // ---- 4-tuple reuse ----
+
+    #[test]
+    fn new_syn_after_time_wait_is_a_new_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        let mut w2 = Wire::new("10.0.0.1:40000", "10.0.0.2:80").isn(900_000, 700_000);
+        w2.at(5.0);
+        let o = w2.send(&mut tr, C, SYN, 0);
+        assert_eq!((o.conn, o.new_connection), (ConnId(2), true));
+        w2.send(&mut tr, S, SA, 0);
+        w2.send(&mut tr, C, A, 0);
+        let recs = tr.records();
+        assert_eq!(recs.len(), 2);
+        let (old, new) = (&recs[0], &recs[1]);
+        assert_eq!(old.id, ConnId(1));
+        assert_eq!(
+            old.client_state, Closed,
+            "the new SYN ended TIME-WAIT (RFC 1122 4.2.2.13)"
+        );
+        assert_eq!(old.time_wait, TimeWaitHolder::Client);
+        assert!(!old.replaced_while_open);
+        assert!(new.reused_tuple);
+        assert_eq!(new.handshake, Handshake::Complete);
+        let st = tr.stats();
+        assert_eq!(
+            (st.connections, st.reused_tuples, st.time_wait_at_end),
+            (2, 1, 0)
+        );
+        check_tw_count(&tr);
+        // The replaced connection is ended; the new one is not.
+        let d = tr.drain_ended();
+        assert_eq!(d.iter().map(|r| r.id).collect::<Vec<_>>(), [ConnId(1)]);
+        assert_eq!(tr.role_of(ConnId(2), w2.addr[0]), Some(C));
+    }
+
+    #[test]
+    fn new_syn_on_an_open_connection_replaces_it() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        let mut w2 = Wire::new("10.0.0.1:40000", "10.0.0.2:80").isn(77, 88);
+        w2.at(1.0);
+        assert_eq!(w2.send(&mut tr, C, SYN, 0).conn, ConnId(2));
+        let recs = tr.records();
+        assert!(recs[0].replaced_while_open);
+        assert_eq!(recs[0].close, Close::Open);
+        assert_eq!(tr.role_of(ConnId(1), w.addr[1]), Some(S));
+    }
+
+    // ---- mid-stream starts ----
+
+    #[test]
+    fn mid_stream_start_has_missing_handshake_and_server_by_port() {
+        let mut tr = tracker(60.0);
+        let s = seg(
+            addr("10.0.0.2:8080"),
+            addr("10.0.0.1:54321"),
+            PA,
+            1,
+            1,
+            200,
+            0.0,
+        );
+        let o = tr.on_segment(&s).unwrap();
+        assert!(o.new_connection);
+        assert_eq!(o.from, S);
+        let r = only(&tr);
+        assert_eq!(r.server, addr("10.0.0.2:8080"));
+        assert_eq!(r.handshake, Handshake::Missing);
+        assert_eq!((r.client_state, r.server_state), (Established, Established));
+        assert_eq!(r.bytes, [0, 200]);
+        tr.finish(ts(1.0));
+        assert_eq!(only(&tr).close, Close::Open);
+    }
+
+    #[test]
+    fn set_client_swaps_a_wrong_port_guess() {
+        let mut tr = tracker(60.0);
+        // The real client uses port 3000, lower than the server's 8080.
+        let (cl, sv) = (addr("10.0.0.1:3000"), addr("10.0.0.2:8080"));
+        let o = tr.on_segment(&seg(cl, sv, PA, 1, 1, 90, 0.0)).unwrap();
+        assert_eq!(o.from, S, "port rule guessed the lower port as server");
+        tr.on_segment(&seg(sv, cl, FA, 1, 91, 0, 0.1)).unwrap();
+        tr.set_client(o.conn, cl);
+        assert_eq!(tr.role_of(o.conn, cl), Some(C));
+        assert_eq!(tr.role_of(o.conn, sv), Some(S));
+        assert_eq!(tr.role_of(o.conn, addr("10.0.0.9:1")), None);
+        let r = only(&tr);
+        assert_eq!((r.client, r.server), (cl, sv));
+        assert_eq!(r.packets, [1, 1]);
+        assert_eq!(r.bytes, [90, 0]);
+        assert_eq!(r.close, Close::Server);
+        assert_eq!((r.client_state, r.server_state), (CloseWait, FinWait1));
+        // Later segments use the corrected roles.
+        assert_eq!(
+            tr.on_segment(&seg(cl, sv, A, 91, 2, 0, 0.2)).unwrap().from,
+            C
+        );
+    }
+
+    #[test]
+    fn set_client_is_a_no_op_when_the_handshake_was_seen() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.2:8080", "10.0.0.1:3000");
+        w.handshake(&mut tr);
+        tr.set_client(ConnId(1), w.addr[1]);
+        assert_eq!(only(&tr).client, w.addr[0]);
+    }
+
+    // ---- TIME-WAIT timing ----
+
+    #[test]
+    fn time_wait_expires_after_time_wait_secs() {
+        let mut tr = tracker(2.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        let entered = w.now();
+        assert_eq!(only(&tr).time_wait_until, Some(entered.plus_secs(2.0)));
+        // A packet of another connection 1.9 s later: still in TIME_WAIT.
+        let other = seg(
+            addr("10.0.0.3:1"),
+            addr("10.0.0.2:80"),
+            SYN,
+            1,
+            0,
+            0,
+            w.t + 1.9,
+        );
+        tr.on_segment(&other).unwrap();
+        assert_eq!(tr.records()[0].client_state, TimeWait);
+        // And 2.1 s later: expired.
+        let other = Segment {
+            ts: ts(w.t + 2.1),
+            ..other
+        };
+        tr.on_segment(&other).unwrap();
+        let r = tr.records()[0].clone();
+        assert_eq!(r.client_state, Closed);
+        assert_eq!(
+            r.time_wait,
+            TimeWaitHolder::Client,
+            "the holder is who entered it"
+        );
+        assert_eq!(tr.stats().time_wait_at_end, 0);
+        assert_eq!(tr.stats().time_wait_peak, 1);
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn finish_expires_only_what_is_due() {
+        for (end, left) in [(10.0, 1), (100.0, 0)] {
+            let mut tr = tracker(60.0);
+            let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+            w.handshake(&mut tr);
+            w.close_by(&mut tr, C);
+            tr.finish(ts(end));
+            assert_eq!(tr.stats().time_wait_at_end, left, "end {end}");
+            let want = if left == 1 { TimeWait } else { Closed };
+            assert_eq!(only(&tr).client_state, want);
+        }
+    }
+
+    #[test]
+    fn time_wait_peak_counts_overlapping_endpoints() {
+        for (tw, peak) in [(10.0, 3), (1.5, 2), (0.5, 1)] {
+            let mut tr = tracker(tw);
+            for i in 0..3u16 {
+                let mut w = Wire::new(&format!("10.0.0.1:{}", 40000 + i), "10.0.0.2:80");
+                w.at(f64::from(i));
+                w.handshake(&mut tr);
+                w.close_by(&mut tr, C);
+                check_tw_count(&tr);
+            }
+            assert_eq!(tr.stats().time_wait_peak, peak, "tw {tw}");
+            assert_eq!(tr.stats().time_wait_entered, [3, 0]);
+        }
+    }
+
+    #[test]
+    fn retransmitted_fin_in_time_wait_restarts_2msl() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, A, 0);
+        let server_fin = w.nxt[1];
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        // The final ACK was lost: the server retransmits its FIN 1 s later.
+        let again = seg(w.addr[1], w.addr[0], FA, server_fin, w.nxt[0], 0, w.t + 1.0);
+        tr.on_segment(&again).unwrap();
+        w.at(w.t + 1.0);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(r.client_state, TimeWait);
+        assert_eq!(r.time_wait_until, Some(w.now().plus_secs(60.0)));
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn ack_covers_fin_across_sequence_wrap() {
+        let mut tr = tracker(60.0);
+        // The client's FIN occupies sequence number 0xFFFF_FFFF; its ACK is 0.
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80").isn(u32::MAX - 100, 5000);
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 99);
+        assert_eq!(w.nxt[0], u32::MAX);
+        w.send(&mut tr, C, FA, 0);
+        assert_eq!(w.nxt[0], 0);
+        // An ACK one short of the FIN does not cover it ...
+        let o = w.send_ack(&mut tr, S, A, u32::MAX);
+        assert!(o.transitions.is_empty());
+        // ... the wrapped ACK of 0 does.
+        let o = w.send_ack(&mut tr, S, A, 0);
+        assert_eq!(o.transitions, [t(C, FinWait1, FinWait2)]);
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        assert_eq!(only(&tr).client_state, TimeWait);
+    }
+
+    // ---- memory: drain, tombstones, cap ----
+
+    #[test]
+    fn drained_connection_keeps_late_packets_then_is_purged() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        assert!(tr.drain_ended().len() == 1);
+        assert!(tr.drain_ended().is_empty());
+        assert!(tr.records().is_empty());
+        assert_eq!(tr.stats().tracked, 0);
+        // A late duplicate ACK still belongs to connection 1.
+        let late = seg(w.addr[0], w.addr[1], A, w.nxt[0], w.nxt[1], 0, w.t + 1.0);
+        let o = tr.on_segment(&late).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(1), false));
+        assert!(tr.drain_ended().is_empty());
+        // Long after TIME-WAIT the tombstone is gone: the same tuple starts afresh.
+        let much_later = Segment {
+            ts: ts(w.t + 500.0),
+            ..late
+        };
+        let o = tr.on_segment(&much_later).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(2), true));
+        assert_eq!(tr.flows.len(), 1);
+        assert_eq!(tr.stats().time_wait_at_end, 0);
+    }
+
+    #[test]
+    fn cap_drops_new_connections_until_one_is_drained() {
+        let mut tr = Tracker::new(TrackConfig {
+            time_wait_secs: 60.0,
+            max_connections: 1,
+        });
+        let mut a = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        a.handshake(&mut tr);
+        let b = seg(
+            addr("10.0.0.1:40001"),
+            addr("10.0.0.2:80"),
+            SYN,
+            1,
+            0,
+            0,
+            0.01,
+        );
+        assert!(tr.on_segment(&b).is_none());
+        assert_eq!(tr.stats().dropped_at_cap, 1);
+        // Packets of the tracked connection still flow.
+        assert!(a.send(&mut tr, C, PA, 10).conn == ConnId(1));
+        a.send(&mut tr, C, RA, 0);
+        assert_eq!(tr.drain_ended().len(), 1);
+        let o = tr.on_segment(&Segment { ts: ts(1.0), ..b }).unwrap();
+        assert_eq!(o.conn, ConnId(2));
+    }
+
+    #[test]
+    fn finish_ends_open_connections_for_draining() {
+        let mut tr = tracker(60.0);
+        let mut a = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        a.handshake(&mut tr);
+        let mut b = Wire::new("10.0.0.1:40001", "10.0.0.2:80");
+        b.handshake(&mut tr);
+        b.close_by(&mut tr, S);
+        assert_eq!(
+            tr.drain_ended().iter().map(|r| r.id).collect::<Vec<_>>(),
+            [ConnId(2)]
+        );
+        tr.finish(b.now());
+        let d = tr.drain_ended();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].id, d[0].close), (ConnId(1), Close::Open));
+        assert_eq!(d[0].client_state, Established);
+    }
+
+    #[test]
+    fn bogus_flags_are_counted_not_followed() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        let o = w.send(&mut tr, C, F::SYN | F::FIN, 0);
+        assert!(o.anomaly && o.transitions.is_empty());
+        assert_eq!(o.conn, ConnId(1));
+        assert_eq!(only(&tr).anomalies, 1);
+        assert_eq!(tr.stats().anomalies, 1);
+    }
+
+    #[test]
+    fn same_socket_on_both_ends_does_not_panic() {
+        let mut tr = tracker(60.0);
+        let a = addr("127.0.0.1:5000");
+        for (i, f) in [SYN, SA, A, FA, A, R].into_iter().enumerate() {
+            tr.on_segment(&seg(a, a, f, 7, 8, 0, i as f64)).unwrap();
+        }
+        tr.finish(ts(10.0));
+        assert_eq!(tr.records().len(), 1);
+    }
+
+    /// Arbitrary segments on a handful of 4-tuples keep the table's invariants.
+    #[test]
+    fn random_segments_keep_invariants() {
+        let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let addrs = [
+            addr("10.0.0.1:1000"),
+            addr("10.0.0.2:80"),
+            addr("[::1]:8080"),
+            addr("10.0.0.1:1001"),
+        ];
+        let flags = [
+            SYN,
+            SA,
+            A,
+            PA,
+            FA,
+            RA,
+            R,
+            F::FIN,
+            F::SYN | F::FIN,
+            0,
+            F::FIN | F::RST | F::ACK,
+        ];
+        for tw in [0.0, 0.01, 60.0] {
+            let mut tr = Tracker::new(TrackConfig {
+                time_wait_secs: tw,
+                max_connections: 6,
+            });
+            let mut now = 0.0;
+            let mut last_id = 0;
+            for _ in 0..20_000 {
+                let r = next();
+                let src = addrs[(r % 4) as usize];
+                let dst = addrs[((r >> 8) % 4) as usize];
+                let f = flags[((r >> 16) % flags.len() as u64) as usize];
+                // Small numbers, sometimes shifted next to the 2^32 wrap.
+                let seq = (((r >> 24) % 8) as u32).wrapping_sub(((r >> 40) % 2) as u32 * 4);
+                let ack = ((r >> 32) % 8) as u32;
+                now += ((r >> 48) % 100) as f64 / 1000.0;
+                if let Some(o) =
+                    tr.on_segment(&seg(src, dst, f, seq, ack, ((r >> 56) % 3) as u32, now))
+                {
+                    assert!(o.conn.0 >= 1 && o.conn.0 <= tr.stats().connections);
+                    if o.new_connection {
+                        assert!(o.conn.0 > last_id);
+                        last_id = o.conn.0;
+                    }
+                }
+                check_tw_count(&tr);
+                if r % 97 == 0 {
+                    let d = tr.drain_ended();
+                    assert!(d.windows(2).all(|p| p[0].id < p[1].id));
+                }
+                assert!(tr.stats().tracked <= 6);
+            }
+            tr.finish(ts(now + 1000.0));
+            assert_eq!(tr.stats().time_wait_at_end, 0);
+            tr.drain_ended();
+            assert!(tr.records().is_empty());
+        }
+    }
+}
