@@ -17,6 +17,15 @@
 //! - TIME-WAIT starts when the active closer ACKs the peer's FIN (or, after a
 //!   simultaneous close, when CLOSING gets its FIN ACKed) and lasts
 //!   `time_wait_secs`; a RST or a new SYN on the 4-tuple ends it early.
+//! - Close: `refused` beats everything; a RST sent before both FINs were
+//!   exchanged makes it `reset-by-*`; otherwise crossed FINs are `simultaneous`
+//!   and the first FIN's sender is the closer, even if the peer never answered
+//!   with its own FIN (a CLOSE_WAIT leak shows in the final states). `open` means
+//!   no FIN and no RST at all.
+//! - Memory: `drain_ended` hands out finished connections; each leaves a
+//!   tombstone (its `Conn`) so late packets and TIME-WAIT still attach to it,
+//!   dropped `time_wait_secs` after its last packet and TIME-WAIT. The cap
+//!   (`max_connections`) counts connections not yet drained.
 //!
 //! Invariants: `Clock::tw_now` equals the number of endpoints in TIME_WAIT across
 //! the table; every ConnId is issued once, in order of first packet; a drained
@@ -1767,6 +1776,40 @@ mod tests {
         }
         tr.finish(ts(10.0));
         assert_eq!(tr.records().len(), 1);
+    }
+
+    #[test]
+    fn text_forms_match_the_json_contract() {
+        let closes = [
+            (Close::Client, "client"),
+            (Close::Server, "server"),
+            (Close::Simultaneous, "simultaneous"),
+            (Close::ResetByClient, "reset-by-client"),
+            (Close::ResetByServer, "reset-by-server"),
+            (Close::Open, "open"),
+            (Close::Refused, "refused"),
+        ];
+        for (c, text) in closes {
+            assert_eq!(c.name(), text);
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{text}\""));
+        }
+        assert_eq!(Handshake::Missing.to_string(), "missing");
+        assert_eq!(TimeWaitHolder::Both.name(), "both");
+        assert_eq!(Role::Server.name(), "server");
+        assert_eq!(serde_json::to_string(&FinWait2).unwrap(), "\"FIN_WAIT_2\"");
+        assert_eq!(ConnId(7).to_string(), "7");
+    }
+
+    #[test]
+    fn syn_ack_with_new_isn_on_a_closed_tuple_is_a_new_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, RA, 0);
+        let sa = seg(w.addr[1], w.addr[0], SA, 123_456, 999, 0, 3.0);
+        let o = tr.on_segment(&sa).unwrap();
+        assert_eq!((o.conn, o.new_connection, o.from), (ConnId(2), true, S));
+        assert_eq!(tr.records()[1].handshake, Handshake::Partial);
     }
 
     /// Arbitrary segments on a handful of 4-tuples keep the table's invariants.
