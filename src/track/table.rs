@@ -1,0 +1,1882 @@
+//! The connection table: one entry per 4-tuple, each holding both endpoints'
+//! RFC 793 states, moved by `state::step` as segments are seen.
+//!
+//! Inputs: `Segment`s in capture order (time = packet timestamps only, never the
+//! system clock). Outputs: an `Observed` per segment and a `ConnRecord` per
+//! connection.
+//!
+//! Rules (issue #3):
+//! - The SYN sender is the client. A connection first seen at its SYN-ACK has the
+//!   SYN-ACK's receiver as client (handshake `partial`). A connection first seen
+//!   mid-stream takes the well-known/lower port side as server (`key::dst_is_server`)
+//!   until `set_client` says otherwise, and its handshake is `missing`.
+//! - A SYN or SYN-ACK with the ISN already seen is a retransmission (same
+//!   connection). A SYN with another ISN starts a new connection on the 4-tuple
+//!   (as tshark's `tcp.stream` does); if the old one was not over it is flagged
+//!   `replaced_while_open`. A SYN answered by RST is `refused`.
+//! - TIME-WAIT starts when the active closer ACKs the peer's FIN (or, after a
+//!   simultaneous close, when CLOSING gets its FIN ACKed) and lasts
+//!   `time_wait_secs`; a RST or a new SYN on the 4-tuple ends it early.
+//! - Close: `refused` beats everything; a RST sent before both FINs were
+//!   exchanged makes it `reset-by-*`; otherwise crossed FINs are `simultaneous`
+//!   and the first FIN's sender is the closer, even if the peer never answered
+//!   with its own FIN (a CLOSE_WAIT leak shows in the final states). `open` means
+//!   no FIN and no RST at all.
+//! - Memory: `drain_ended` hands out finished connections; each leaves a
+//!   tombstone (its `Conn`) so late packets and TIME-WAIT still attach to it,
+//!   dropped `time_wait_secs` after its last packet and TIME-WAIT. The cap
+//!   (`max_connections`) counts connections not yet drained.
+//!
+//! Invariants: `Clock::tw_now` equals the number of endpoints in TIME_WAIT across
+//! the table; every ConnId is issued once, in order of first packet; a drained
+//! connection is never returned again.
+
+use super::key::{dst_is_server, FlowKey};
+use super::seq::SeqNum;
+use super::state::{step, Anomaly, EndpointState, Event};
+use crate::capture::Timestamp;
+use crate::decode::{Segment, TcpFlags};
+use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A connection number: 1-based, in order of first packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Gives a field-less enum its contract text form: `name()`, `Display`, `Serialize`.
+macro_rules! text_enum {
+    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The text form used by every renderer (DESIGN.md JSON contract).
+            pub fn name(self) -> &'static str {
+                match self { $($t::$v => $s),* }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
+}
+
+/// Which end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Client,
+    Server,
+}
+text_enum!(Role { Client => "client", Server => "server" });
+
+impl Role {
+    /// The other end.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
+    /// Index into `[client, server]` arrays.
+    pub fn idx(self) -> usize {
+        match self {
+            Role::Client => 0,
+            Role::Server => 1,
+        }
+    }
+    const BOTH: [Role; 2] = [Role::Client, Role::Server];
+}
+
+/// How much of the three-way handshake the capture holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Handshake {
+    /// SYN, SYN-ACK and the ACK of the SYN-ACK.
+    Complete,
+    /// The connection starts in the capture but the handshake did not finish
+    /// (first seen at the SYN-ACK, unanswered SYN, refused ...).
+    Partial,
+    /// The capture starts mid-connection (Zeek's `OTH`).
+    Missing,
+}
+text_enum!(Handshake { Complete => "complete", Partial => "partial", Missing => "missing" });
+
+/// Who ended the connection, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Close {
+    /// The client sent the first FIN (active closer).
+    Client,
+    /// The server sent the first FIN.
+    Server,
+    /// Both FINs crossed: each was sent before the other arrived.
+    Simultaneous,
+    /// The client sent a RST before both FINs were exchanged.
+    ResetByClient,
+    /// The server sent a RST before both FINs were exchanged.
+    ResetByServer,
+    /// No FIN and no RST in the capture.
+    Open,
+    /// The SYN was answered by RST.
+    Refused,
+}
+text_enum!(Close {
+    Client => "client",
+    Server => "server",
+    Simultaneous => "simultaneous",
+    ResetByClient => "reset-by-client",
+    ResetByServer => "reset-by-server",
+    Open => "open",
+    Refused => "refused",
+});
+
+/// Which endpoints entered TIME_WAIT (whether or not it has expired since).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeWaitHolder {
+    Client,
+    Server,
+    Both,
+    None,
+}
+text_enum!(TimeWaitHolder { Client => "client", Server => "server", Both => "both", None => "none" });
+
+/// Tracker settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackConfig {
+    /// 2MSL to assume, in seconds (Linux: 60).
+    pub time_wait_secs: f64,
+    /// Most connections held at once (not yet drained); beyond it new
+    /// connections are ignored and counted in `TrackStats::dropped_at_cap`.
+    pub max_connections: usize,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig {
+            time_wait_secs: 60.0,
+            max_connections: 1_000_000,
+        }
+    }
+}
+
+/// One endpoint's state change caused by a segment (for `--annotate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub role: Role,
+    pub from: EndpointState,
+    pub to: EndpointState,
+}
+
+/// What the tracker made of one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub conn: ConnId,
+    /// The sender's role.
+    pub from: Role,
+    /// This segment opened a new ConnId.
+    pub new_connection: bool,
+    /// State changes, sender's first (empty for most segments: no allocation).
+    pub transitions: Vec<Transition>,
+    /// The segment did something no arc of the diagram allows (or had bogus flags).
+    pub anomaly: bool,
+}
+
+/// Compact record of one connection (also for closed ones).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnRecord {
+    pub id: ConnId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// First and last packet.
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub handshake: Handshake,
+    pub close: Close,
+    pub client_state: EndpointState,
+    pub server_state: EndpointState,
+    pub time_wait: TimeWaitHolder,
+    /// When the (last) TIME-WAIT ends: entry + time_wait_secs, or the packet
+    /// that ended it early (RST, new SYN on the 4-tuple).
+    pub time_wait_until: Option<Timestamp>,
+    /// When each endpoint entered TIME_WAIT, `[client, server]`.
+    pub time_wait_entered: [Option<Timestamp>; 2],
+    /// Segments sent by `[client, server]`.
+    pub packets: [u64; 2],
+    /// Payload bytes (on-wire length) sent by `[client, server]`.
+    pub bytes: [u64; 2],
+    /// Retransmitted SYNs and SYN-ACKs (same ISN).
+    pub syn_retransmits: u32,
+    /// Segments the state machine found unexpected or bogus.
+    pub anomalies: u32,
+    /// Who sent the first FIN, and when.
+    pub first_fin: Option<(Role, Timestamp)>,
+    /// Who sent the first RST, and when.
+    pub first_rst: Option<(Role, Timestamp)>,
+    /// Payload kept flowing towards an endpoint after it had sent its FIN.
+    pub half_close: bool,
+    /// This connection reuses the 4-tuple of an earlier one in the capture.
+    pub reused_tuple: bool,
+    /// A new SYN took over the 4-tuple before this connection was seen to end.
+    pub replaced_while_open: bool,
+}
+
+/// Table-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackStats {
+    /// ConnIds issued.
+    pub connections: u64,
+    /// Most endpoints in TIME_WAIT at once, by packet timestamps.
+    pub time_wait_peak: u64,
+    /// Endpoints in TIME_WAIT now; after `finish`, at the end of the capture.
+    pub time_wait_at_end: u64,
+    /// Segments ignored because they would have opened a connection while the
+    /// table held `max_connections`.
+    pub dropped_at_cap: u64,
+    /// Connections whose SYN was answered by RST.
+    pub refused: u64,
+    /// Endpoints that entered TIME_WAIT, `[client, server]` (JSON `totals.time_wait`).
+    pub time_wait_entered: [u64; 2],
+    /// Connections held and not yet drained.
+    pub tracked: u64,
+    /// Segments seen (including dropped ones).
+    pub segments: u64,
+    /// Segments with an unexpected or bogus event.
+    pub anomalies: u64,
+    /// Connections that reopened a 4-tuple used earlier in the capture.
+    pub reused_tuples: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct Endpoint {
+    state: EndpointState,
+    /// Sequence number of its SYN (or SYN-ACK).
+    isn: Option<SeqNum>,
+    /// Sequence number its FIN occupies (seq + payload length of the FIN segment).
+    fin: Option<SeqNum>,
+    tw_until: Option<Timestamp>,
+    tw_entered: Option<Timestamp>,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Endpoint {
+    fn new(state: EndpointState) -> Endpoint {
+        Endpoint {
+            state,
+            isn: None,
+            fin: None,
+            tw_until: None,
+            tw_entered: None,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// Some endpoint's TIME_WAIT may end now.
+    TimeWait,
+    /// A drained connection's tombstone may be dropped now.
+    Purge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Timestamp,
+    conn: ConnId,
+    kind: TimerKind,
+}
+
+/// Time-driven state shared by all connections. Timers are checked lazily: an
+/// entry is acted on only if the connection still matches it.
+#[derive(Debug)]
+struct Clock {
+    secs: f64,
+    timers: BinaryHeap<Reverse<Timer>>,
+    tw_now: u64,
+    tw_peak: u64,
+    tw_entered: [u64; 2],
+}
+
+#[derive(Clone, Debug)]
+struct Conn {
+    id: ConnId,
+    client: SocketAddr,
+    server: SocketAddr,
+    /// `[client, server]`.
+    ep: [Endpoint; 2],
+    start: Timestamp,
+    end: Timestamp,
+    saw_syn: bool,
+    saw_synack: bool,
+    handshake_done: bool,
+    syn_retransmits: u32,
+    anomalies: u32,
+    first_fin: Option<(Role, Timestamp)>,
+    first_rst: Option<(Role, Timestamp)>,
+    reset_by: Option<Role>,
+    refused: bool,
+    simultaneous: bool,
+    half_close: bool,
+    reused_tuple: bool,
+    replaced_while_open: bool,
+    /// On the ended queue, or already drained.
+    queued: bool,
+    /// Returned by `drain_ended`; kept only as a tombstone for late packets.
+    drained: bool,
+}
+
+/// What an existing 4-tuple entry makes of a new segment.
+enum Fit {
+    Same { syn_retransmit: bool },
+    NewIncarnation,
+}
+
+/// SYN+FIN, SYN+RST, FIN+RST, or none of SYN/ACK/RST: flags no TCP sends.
+fn is_bogus(f: TcpFlags) -> bool {
+    (f.syn() && (f.fin() || f.rst())) || (f.fin() && f.rst()) || !(f.syn() || f.ack() || f.rst())
+}
+
+/// The segment's acknowledgment number covers a FIN at `fin` (wrap-safe).
+fn acks_fin(seg: &Segment, fin: Option<SeqNum>) -> bool {
+    match fin {
+        // The FIN occupies one sequence number: covered when ack >= fin + 1, i.e. ack > fin.
+        Some(fin) => seg.flags.ack() && SeqNum(seg.ack) > fin,
+        None => false,
+    }
+}
+
+/// The segment as its sender's step; `peer_fin` is the receiver's FIN, if seen.
+fn send_event(seg: &Segment, peer_fin: Option<SeqNum>) -> Event {
+    let f = seg.flags;
+    if is_bogus(f) {
+        Event::Bogus
+    } else if f.rst() {
+        Event::SendRst
+    } else if f.syn() {
+        if f.ack() {
+            Event::SendSynAck
+        } else {
+            Event::SendSyn
+        }
+    } else if f.fin() {
+        if peer_fin.is_some() && !acks_fin(seg, peer_fin) {
+            Event::SendFinCrossed
+        } else {
+            Event::SendFin
+        }
+    } else if acks_fin(seg, peer_fin) {
+        Event::SendAckOfFin
+    } else {
+        Event::SendAck
+    }
+}
+
+/// The segment as its receiver's step; `own_fin` is the receiver's FIN, if sent.
+fn recv_event(seg: &Segment, own_fin: Option<SeqNum>) -> Event {
+    let f = seg.flags;
+    if is_bogus(f) {
+        Event::Bogus
+    } else if f.rst() {
+        Event::RecvRst
+    } else if f.syn() {
+        if f.ack() {
+            Event::RecvSynAck
+        } else {
+            Event::RecvSyn
+        }
+    } else if f.fin() {
+        if acks_fin(seg, own_fin) {
+            Event::RecvFinAckOfFin
+        } else {
+            Event::RecvFin
+        }
+    } else if acks_fin(seg, own_fin) {
+        Event::RecvAckOfFin
+    } else {
+        Event::RecvAck
+    }
+}
+
+impl Conn {
+    /// A connection opened by `seg`, its first packet.
+    fn new(id: ConnId, seg: &Segment) -> Conn {
+        use EndpointState::*;
+        let f = seg.flags;
+        let clean = !is_bogus(f);
+        let (client, server, cs, ss) = if clean && f.syn() && !f.ack() {
+            // The SYN sender is the client; the server is assumed listening.
+            (seg.src, seg.dst, Closed, Listen)
+        } else if clean && f.syn() {
+            // First seen at the SYN-ACK: its receiver sent the (unseen) SYN.
+            (seg.dst, seg.src, SynSent, Listen)
+        } else if dst_is_server(seg.src, seg.dst) {
+            (seg.src, seg.dst, Established, Established)
+        } else {
+            (seg.dst, seg.src, Established, Established)
+        };
+        Conn {
+            id,
+            client,
+            server,
+            ep: [Endpoint::new(cs), Endpoint::new(ss)],
+            start: seg.ts,
+            end: seg.ts,
+            saw_syn: false,
+            saw_synack: false,
+            handshake_done: false,
+            syn_retransmits: 0,
+            anomalies: 0,
+            first_fin: None,
+            first_rst: None,
+            reset_by: None,
+            refused: false,
+            simultaneous: false,
+            half_close: false,
+            reused_tuple: false,
+            replaced_while_open: false,
+            queued: false,
+            drained: false,
+        }
+    }
+
+    fn role_of(&self, addr: SocketAddr) -> Option<Role> {
+        if addr == self.client {
+            Some(Role::Client)
+        } else if addr == self.server {
+            Some(Role::Server)
+        } else {
+            None
+        }
+    }
+
+    /// Both endpoints closed, listening or in TIME_WAIT.
+    fn is_over(&self) -> bool {
+        self.ep.iter().all(|e| e.state.is_over())
+    }
+
+    /// Does `seg` continue this connection or open a new one on its 4-tuple?
+    fn fit(&self, seg: &Segment) -> Fit {
+        let f = seg.flags;
+        if is_bogus(f) || !f.syn() {
+            return Fit::Same {
+                syn_retransmit: false,
+            };
+        }
+        let isn = Some(SeqNum(seg.seq));
+        let sender = self.role_of(seg.src);
+        if !f.ack() {
+            // A SYN: the same ISN from the same side is a retransmission.
+            if sender == Some(Role::Client) && self.ep[0].isn == isn {
+                return Fit::Same {
+                    syn_retransmit: true,
+                };
+            }
+            // Simultaneous open: the server side's own SYN while the client waits.
+            if sender == Some(Role::Server)
+                && self.ep[0].state == EndpointState::SynSent
+                && (self.ep[1].isn.is_none() || self.ep[1].isn == isn)
+            {
+                return Fit::Same {
+                    syn_retransmit: self.ep[1].isn == isn,
+                };
+            }
+            return Fit::NewIncarnation;
+        }
+        // A SYN-ACK: same ISN is a retransmission; another ISN opens a new
+        // connection only once this one is over.
+        let own = sender.map(|r| self.ep[r.idx()].isn).unwrap_or(None);
+        if own == isn {
+            Fit::Same {
+                syn_retransmit: true,
+            }
+        } else if self.is_over() {
+            Fit::NewIncarnation
+        } else {
+            Fit::Same {
+                syn_retransmit: false,
+            }
+        }
+    }
+
+    /// Move one endpoint with `step` and book-keep TIME-WAIT; the one place
+    /// endpoint states change.
+    fn apply(
+        &mut self,
+        role: Role,
+        ev: Event,
+        ts: Timestamp,
+        clock: &mut Clock,
+        out: &mut Vec<Transition>,
+    ) -> Option<Anomaly> {
+        use EndpointState::TimeWait;
+        let id = self.id;
+        let ep = &mut self.ep[role.idx()];
+        let from = ep.state;
+        let (to, anomaly) = step(from, ev);
+        // Entering TIME_WAIT, or re-ACKing a retransmitted FIN in it, (re)starts 2MSL.
+        if to == TimeWait && (from != TimeWait || ev == Event::SendAckOfFin) {
+            let until = ts.plus_secs(clock.secs);
+            ep.tw_until = Some(until);
+            clock.timers.push(Reverse(Timer {
+                at: until,
+                conn: id,
+                kind: TimerKind::TimeWait,
+            }));
+        }
+        if from != to {
+            ep.state = to;
+            out.push(Transition { role, from, to });
+            if from == TimeWait {
+                clock.tw_now = clock.tw_now.saturating_sub(1);
+                // Ended early (RST, new SYN) or on time: record the actual end.
+                ep.tw_until = Some(ts);
+            }
+            if to == TimeWait {
+                clock.tw_now += 1;
+                clock.tw_peak = clock.tw_peak.max(clock.tw_now);
+                if ep.tw_entered.is_none() {
+                    ep.tw_entered = Some(ts);
+                    clock.tw_entered[role.idx()] += 1;
+                }
+            }
+        }
+        anomaly
+    }
+
+    /// Feed one segment of this connection. Returns (sender, transitions, anomaly).
+    fn on_segment(
+        &mut self,
+        seg: &Segment,
+        clock: &mut Clock,
+        syn_retransmit: bool,
+    ) -> (Role, Vec<Transition>, bool) {
+        let f = seg.flags;
+        let ts = seg.ts;
+        let sender = if seg.src == self.client {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let receiver = sender.peer();
+        let (si, ri) = (sender.idx(), receiver.idx());
+        let send_ev = send_event(seg, self.ep[ri].fin);
+        let recv_ev = recv_event(seg, self.ep[ri].fin);
+        let client_before = self.ep[0].state;
+
+        let mut out = Vec::new();
+        let a1 = self.apply(sender, send_ev, ts, clock, &mut out);
+        let a2 = self.apply(receiver, recv_ev, ts, clock, &mut out);
+        let anomaly = a1.is_some() || a2.is_some();
+
+        if send_ev != Event::Bogus {
+            if f.syn() {
+                if self.ep[si].isn.is_none() {
+                    self.ep[si].isn = Some(SeqNum(seg.seq));
+                }
+                if f.ack() {
+                    self.saw_synack = true;
+                } else {
+                    self.saw_syn = true;
+                }
+            }
+            if f.fin() {
+                if self.ep[si].fin.is_none() {
+                    self.ep[si].fin = Some(SeqNum(seg.seq) + seg.payload_len);
+                }
+                if self.first_fin.is_none() {
+                    self.first_fin = Some((sender, ts));
+                }
+            }
+            if f.rst() {
+                if self.first_rst.is_none() {
+                    self.first_rst = Some((sender, ts));
+                }
+                if sender == Role::Server && client_before == EndpointState::SynSent {
+                    // RFC 793 §3.4: a SYN answered by RST (no listener).
+                    self.refused = true;
+                } else if self.reset_by.is_none()
+                    && !self.refused
+                    && !(self.ep[0].fin.is_some() && self.ep[1].fin.is_some())
+                {
+                    // A RST before both FINs were exchanged is how this connection ended.
+                    self.reset_by = Some(sender);
+                }
+            }
+            if seg.payload_len > 0 && self.ep[ri].fin.is_some() {
+                self.half_close = true;
+            }
+        }
+        for t in &out {
+            if t.from == EndpointState::SynReceived
+                && t.to == EndpointState::Established
+                && t.role == Role::Server
+            {
+                self.handshake_done = true;
+            }
+            if t.to == EndpointState::Closing {
+                self.simultaneous = true;
+            }
+        }
+        if syn_retransmit {
+            self.syn_retransmits += 1;
+        }
+        if anomaly {
+            self.anomalies += 1;
+        }
+        self.ep[si].packets += 1;
+        self.ep[si].bytes += u64::from(seg.payload_len);
+        self.start = self.start.min(ts);
+        self.end = self.end.max(ts);
+        (sender, out, anomaly)
+    }
+
+    fn handshake(&self) -> Handshake {
+        if self.saw_syn && self.saw_synack && self.handshake_done {
+            Handshake::Complete
+        } else if self.saw_syn || self.saw_synack {
+            Handshake::Partial
+        } else {
+            Handshake::Missing
+        }
+    }
+
+    fn close(&self) -> Close {
+        let by = |r: Role, client: Close, server: Close| match r {
+            Role::Client => client,
+            Role::Server => server,
+        };
+        if self.refused {
+            Close::Refused
+        } else if let Some(r) = self.reset_by {
+            by(r, Close::ResetByClient, Close::ResetByServer)
+        } else if self.simultaneous {
+            Close::Simultaneous
+        } else if let Some((r, _)) = self.first_fin {
+            by(r, Close::Client, Close::Server)
+        } else {
+            Close::Open
+        }
+    }
+
+    fn record(&self) -> ConnRecord {
+        let [c, s] = &self.ep;
+        let time_wait = match (c.tw_entered.is_some(), s.tw_entered.is_some()) {
+            (true, true) => TimeWaitHolder::Both,
+            (true, false) => TimeWaitHolder::Client,
+            (false, true) => TimeWaitHolder::Server,
+            (false, false) => TimeWaitHolder::None,
+        };
+        let time_wait_until = self
+            .ep
+            .iter()
+            .filter(|e| e.tw_entered.is_some())
+            .filter_map(|e| e.tw_until)
+            .max();
+        ConnRecord {
+            id: self.id,
+            client: self.client,
+            server: self.server,
+            start: self.start,
+            end: self.end,
+            handshake: self.handshake(),
+            close: self.close(),
+            client_state: c.state,
+            server_state: s.state,
+            time_wait,
+            time_wait_until,
+            time_wait_entered: [c.tw_entered, s.tw_entered],
+            packets: [c.packets, s.packets],
+            bytes: [c.bytes, s.bytes],
+            syn_retransmits: self.syn_retransmits,
+            anomalies: self.anomalies,
+            first_fin: self.first_fin,
+            first_rst: self.first_rst,
+            half_close: self.half_close,
+            reused_tuple: self.reused_tuple,
+            replaced_while_open: self.replaced_while_open,
+        }
+    }
+
+    /// Exchange client and server (a mid-stream guess corrected by HTTP).
+    fn swap_roles(&mut self, clock: &mut Clock) {
+        for r in Role::BOTH {
+            if self.ep[r.idx()].tw_entered.is_some() {
+                clock.tw_entered[r.idx()] = clock.tw_entered[r.idx()].saturating_sub(1);
+                clock.tw_entered[r.peer().idx()] += 1;
+            }
+        }
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.ep.swap(0, 1);
+        let flip = |o: Option<(Role, Timestamp)>| o.map(|(r, t)| (r.peer(), t));
+        self.first_fin = flip(self.first_fin);
+        self.first_rst = flip(self.first_rst);
+        self.reset_by = self.reset_by.map(Role::peer);
+    }
+}
+
+/// The connection table. See the module docs for the rules.
+#[derive(Debug)]
+pub struct Tracker {
+    cfg: TrackConfig,
+    /// The current connection of each 4-tuple (live, ended, or a drained tombstone).
+    flows: FxHashMap<FlowKey, Conn>,
+    /// Where each connection in `flows` lives.
+    index: FxHashMap<ConnId, FlowKey>,
+    /// Connections pushed off their 4-tuple by a new one, not yet drained.
+    retired: Vec<ConnRecord>,
+    /// Connections in `flows` that ended since the last drain.
+    ended: Vec<ConnId>,
+    clock: Clock,
+    next_id: u64,
+    /// Connections not yet drained (`flows` minus tombstones, plus `retired`).
+    live: usize,
+    dropped_at_cap: u64,
+    refused: u64,
+    segments: u64,
+    anomalies: u64,
+    reused_tuples: u64,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackConfig) -> Self {
+        let secs = if cfg.time_wait_secs.is_finite() {
+            cfg.time_wait_secs.max(0.0)
+        } else {
+            0.0
+        };
+        Tracker {
+            cfg,
+            flows: FxHashMap::default(),
+            index: FxHashMap::default(),
+            retired: Vec::new(),
+            ended: Vec::new(),
+            clock: Clock {
+                secs,
+                timers: BinaryHeap::new(),
+                tw_now: 0,
+                tw_peak: 0,
+                tw_entered: [0, 0],
+            },
+            next_id: 1,
+            live: 0,
+            dropped_at_cap: 0,
+            refused: 0,
+            segments: 0,
+            anomalies: 0,
+            reused_tuples: 0,
+        }
+    }
+
+    /// Follow one segment. `None` only when it would open a connection while
+    /// the table is full (`max_connections`).
+    pub fn on_segment(&mut self, seg: &Segment) -> Option<Observed> {
+        self.segments += 1;
+        self.run_timers(seg.ts);
+        let key = FlowKey::new(seg.src, seg.dst);
+        let fit = self.flows.get(&key).map(|c| c.fit(seg));
+        let mut syn_retransmit = false;
+        let mut new_connection = false;
+        match fit {
+            Some(Fit::Same { syn_retransmit: r }) => syn_retransmit = r,
+            Some(Fit::NewIncarnation) | None => {
+                if self.live >= self.cfg.max_connections {
+                    self.dropped_at_cap += 1;
+                    return None;
+                }
+                let reused = fit.is_some();
+                if reused {
+                    self.retire(key, seg);
+                }
+                let id = ConnId(self.next_id);
+                self.next_id += 1;
+                let mut conn = Conn::new(id, seg);
+                conn.reused_tuple = reused;
+                self.reused_tuples += u64::from(reused);
+                self.flows.insert(key, conn);
+                self.index.insert(id, key);
+                self.live += 1;
+                new_connection = true;
+            }
+        }
+        // Invariant: `key` is in `flows` (found or inserted above).
+        let conn = self.flows.get_mut(&key)?;
+        let was_refused = conn.refused;
+        let (from, transitions, anomaly) = conn.on_segment(seg, &mut self.clock, syn_retransmit);
+        if conn.refused && !was_refused {
+            self.refused += 1;
+        }
+        self.anomalies += u64::from(anomaly);
+        if !conn.queued && conn.is_over() {
+            conn.queued = true;
+            self.ended.push(conn.id);
+        }
+        Some(Observed {
+            conn: conn.id,
+            from,
+            new_connection,
+            transitions,
+            anomaly,
+        })
+    }
+
+    /// A new SYN (or SYN-ACK) takes the 4-tuple: the old connection leaves `flows`.
+    fn retire(&mut self, key: FlowKey, seg: &Segment) {
+        let Some(mut old) = self.flows.remove(&key) else {
+            return;
+        };
+        self.index.remove(&old.id);
+        // RFC 1122 §4.2.2.13: the new SYN ends the old incarnation's TIME-WAIT.
+        let mut scratch = Vec::new();
+        for r in Role::BOTH {
+            if old.ep[r.idx()].state == EndpointState::TimeWait {
+                let ev = if old.role_of(seg.src) == Some(r) {
+                    Event::SendSyn
+                } else {
+                    Event::RecvSyn
+                };
+                old.apply(r, ev, seg.ts, &mut self.clock, &mut scratch);
+            }
+        }
+        if !old.is_over() {
+            old.replaced_while_open = true;
+            old.anomalies += 1;
+        }
+        if !old.drained {
+            // Stays counted in `live` until drained.
+            self.retired.push(old.record());
+        }
+    }
+
+    /// Act on every timer due at `now`: TIME-WAIT expiry, tombstone purge.
+    fn run_timers(&mut self, now: Timestamp) {
+        while let Some(&Reverse(t)) = self.clock.timers.peek() {
+            if t.at > now {
+                break;
+            }
+            self.clock.timers.pop();
+            let Some(&key) = self.index.get(&t.conn) else {
+                continue;
+            };
+            let Some(conn) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            match t.kind {
+                TimerKind::TimeWait => {
+                    let mut scratch = Vec::new();
+                    for r in Role::BOTH {
+                        let ep = &conn.ep[r.idx()];
+                        if ep.state == EndpointState::TimeWait && ep.tw_until == Some(t.at) {
+                            conn.apply(
+                                r,
+                                Event::TimeWaitTimeout,
+                                t.at,
+                                &mut self.clock,
+                                &mut scratch,
+                            );
+                        }
+                    }
+                }
+                TimerKind::Purge => {
+                    if !conn.drained {
+                        continue;
+                    }
+                    let due = conn.end.plus_secs(self.clock.secs);
+                    let tw_due = conn
+                        .ep
+                        .iter()
+                        .filter(|e| e.state == EndpointState::TimeWait)
+                        .filter_map(|e| e.tw_until)
+                        .max();
+                    match tw_due {
+                        Some(at) => self.clock.timers.push(Reverse(Timer {
+                            at: at.max(due),
+                            conn: t.conn,
+                            kind: TimerKind::Purge,
+                        })),
+                        None if due > now => self.clock.timers.push(Reverse(Timer {
+                            at: due,
+                            conn: t.conn,
+                            kind: TimerKind::Purge,
+                        })),
+                        None => {
+                            self.flows.remove(&key);
+                            self.index.remove(&t.conn);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hint from the http stage: `client` sent an HTTP request on `conn`. Swaps
+    /// the roles of a connection whose handshake is `missing` if the port rule
+    /// guessed wrong; a no-op otherwise.
+    pub fn set_client(&mut self, conn: ConnId, client: SocketAddr) {
+        let Some(key) = self.index.get(&conn) else {
+            return;
+        };
+        let Some(c) = self.flows.get_mut(key) else {
+            return;
+        };
+        if c.id == conn
+            && c.handshake() == Handshake::Missing
+            && c.server == client
+            && c.client != client
+        {
+            c.swap_roles(&mut self.clock);
+        }
+    }
+
+    /// End of input at `end`: expire TIME-WAITs due by then; every connection not
+    /// yet drained counts as ended (so `drain_ended` returns the open ones too).
+    pub fn finish(&mut self, end: Timestamp) {
+        self.run_timers(end);
+        for conn in self.flows.values_mut() {
+            if !conn.queued && !conn.drained {
+                conn.queued = true;
+                self.ended.push(conn.id);
+            }
+        }
+    }
+
+    /// Connections that ended since the last call (both ends CLOSED/TIME_WAIT,
+    /// reset, refused, replaced on their 4-tuple; after `finish`, all), by id.
+    /// A drained connection keeps only a tombstone to recognise late packets,
+    /// dropped `time_wait_secs` after its last packet and TIME-WAIT.
+    pub fn drain_ended(&mut self) -> Vec<ConnRecord> {
+        let mut out = std::mem::take(&mut self.retired);
+        for id in std::mem::take(&mut self.ended) {
+            let Some(key) = self.index.get(&id) else {
+                continue;
+            };
+            let Some(conn) = self.flows.get_mut(key) else {
+                continue;
+            };
+            if conn.id != id || conn.drained {
+                continue;
+            }
+            out.push(conn.record());
+            conn.drained = true;
+            self.clock.timers.push(Reverse(Timer {
+                at: conn.end.plus_secs(self.clock.secs),
+                conn: id,
+                kind: TimerKind::Purge,
+            }));
+        }
+        self.live = self.live.saturating_sub(out.len());
+        out.sort_by_key(|r| r.id);
+        out
+    }
+
+    /// Every connection not yet drained, by id (after `finish`: final states).
+    pub fn records(&self) -> Vec<ConnRecord> {
+        let mut v = self.retired.clone();
+        v.extend(self.flows.values().filter(|c| !c.drained).map(Conn::record));
+        v.sort_by_key(|r| r.id);
+        v
+    }
+
+    pub fn stats(&self) -> TrackStats {
+        TrackStats {
+            connections: self.next_id - 1,
+            time_wait_peak: self.clock.tw_peak,
+            time_wait_at_end: self.clock.tw_now,
+            dropped_at_cap: self.dropped_at_cap,
+            refused: self.refused,
+            time_wait_entered: self.clock.tw_entered,
+            tracked: self.live as u64,
+            segments: self.segments,
+            anomalies: self.anomalies,
+            reused_tuples: self.reused_tuples,
+        }
+    }
+
+    /// The role of `addr` in connection `conn` (also for drained tombstones and
+    /// connections replaced on their 4-tuple but not yet drained).
+    pub fn role_of(&self, conn: ConnId, addr: SocketAddr) -> Option<Role> {
+        if let Some(c) = self.index.get(&conn).and_then(|k| self.flows.get(k)) {
+            if c.id == conn {
+                return c.role_of(addr);
+            }
+        }
+        let r = self.retired.iter().find(|r| r.id == conn)?;
+        if addr == r.client {
+            Some(Role::Client)
+        } else if addr == r.server {
+            Some(Role::Server)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags as F;
+    use EndpointState::*;
+    use Role::{Client as C, Server as S};
+
+    const SYN: u8 = F::SYN;
+    const SA: u8 = F::SYN | F::ACK;
+    const A: u8 = F::ACK;
+    const PA: u8 = F::PSH | F::ACK;
+    const FA: u8 = F::FIN | F::ACK;
+    const RA: u8 = F::RST | F::ACK;
+    const R: u8 = F::RST;
+
+    fn ts(t: f64) -> Timestamp {
+        Timestamp::new(1_700_000_000, 0).plus_secs(t)
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seg(
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        len: u32,
+        t: f64,
+    ) -> Segment<'static> {
+        Segment {
+            ts: ts(t),
+            src,
+            dst,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 65535,
+            payload: &[],
+            payload_len: len,
+        }
+    }
+
+    fn tracker(tw: f64) -> Tracker {
+        Tracker::new(TrackConfig {
+            time_wait_secs: tw,
+            ..TrackConfig::default()
+        })
+    }
+
+    /// Two peers and their next sequence numbers. Each segment acknowledges all
+    /// the peer has sent unless an explicit ack is given; the clock advances 1 ms.
+    struct Wire {
+        addr: [SocketAddr; 2],
+        nxt: [u32; 2],
+        t: f64,
+    }
+
+    impl Wire {
+        fn new(c: &str, s: &str) -> Wire {
+            Wire {
+                addr: [addr(c), addr(s)],
+                nxt: [1000, 5000],
+                t: 0.0,
+            }
+        }
+        fn isn(mut self, c: u32, s: u32) -> Wire {
+            self.nxt = [c, s];
+            self
+        }
+        fn at(&mut self, t: f64) -> &mut Wire {
+            self.t = t;
+            self
+        }
+        fn now(&self) -> Timestamp {
+            ts(self.t)
+        }
+        fn build(&mut self, from: Role, flags: u8, len: u32, ack: Option<u32>) -> Segment<'static> {
+            let (i, j) = (from.idx(), from.peer().idx());
+            let seq = self.nxt[i];
+            let ctl = u32::from(flags & (F::SYN | F::FIN) != 0);
+            self.nxt[i] = seq.wrapping_add(len + ctl);
+            self.t += 0.001;
+            let ack = if flags & F::ACK != 0 {
+                ack.unwrap_or(self.nxt[j])
+            } else {
+                0
+            };
+            seg(self.addr[i], self.addr[j], flags, seq, ack, len, self.t)
+        }
+        fn send(&mut self, tr: &mut Tracker, from: Role, flags: u8, len: u32) -> Observed {
+            let s = self.build(from, flags, len, None);
+            tr.on_segment(&s).expect("tracked")
+        }
+        fn send_ack(&mut self, tr: &mut Tracker, from: Role, flags: u8, ack: u32) -> Observed {
+            let s = self.build(from, flags, 0, Some(ack));
+            tr.on_segment(&s).expect("tracked")
+        }
+        fn handshake(&mut self, tr: &mut Tracker) {
+            self.send(tr, C, SYN, 0);
+            self.send(tr, S, SA, 0);
+            self.send(tr, C, A, 0);
+        }
+        /// FIN from `closer`, ACK, FIN from the peer, final ACK.
+        fn close_by(&mut self, tr: &mut Tracker, closer: Role) {
+            self.send(tr, closer, FA, 0);
+            self.send(tr, closer.peer(), A, 0);
+            self.send(tr, closer.peer(), FA, 0);
+            self.send(tr, closer, A, 0);
+        }
+    }
+
+    fn t(role: Role, from: EndpointState, to: EndpointState) -> Transition {
+        Transition { role, from, to }
+    }
+
+    fn only(tr: &Tracker) -> ConnRecord {
+        let r = tr.records();
+        assert_eq!(r.len(), 1, "{r:#?}");
+        r[0].clone()
+    }
+
+    /// Invariant: the TIME-WAIT counter matches the endpoints in TIME_WAIT.
+    fn check_tw_count(tr: &Tracker) {
+        let n = tr
+            .flows
+            .values()
+            .flat_map(|c| c.ep.iter())
+            .filter(|e| e.state == TimeWait)
+            .count() as u64;
+        assert_eq!(tr.clock.tw_now, n);
+        assert!(tr.clock.tw_peak >= n);
+    }
+
+    // ---- handshake ----
+
+    #[test]
+    fn handshake_moves_both_endpoints() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        let o = w.send(&mut tr, C, SYN, 0);
+        assert_eq!(o.conn, ConnId(1));
+        assert!(o.new_connection);
+        assert_eq!(o.from, C);
+        assert_eq!(o.transitions, [t(C, Closed, SynSent)]);
+        let o = w.send(&mut tr, S, SA, 0);
+        assert!(!o.new_connection);
+        assert_eq!(o.from, S);
+        assert_eq!(
+            o.transitions,
+            [t(S, Listen, SynReceived), t(C, SynSent, Established)]
+        );
+        let o = w.send(&mut tr, C, A, 0);
+        assert_eq!(o.transitions, [t(S, SynReceived, Established)]);
+        let r = only(&tr);
+        assert_eq!(r.handshake, Handshake::Complete);
+        assert_eq!(
+            (r.client, r.server),
+            (addr("10.0.0.1:40000"), addr("10.0.0.2:80"))
+        );
+        assert_eq!(r.close, Close::Open);
+    }
+
+    #[test]
+    fn syn_ack_first_makes_its_receiver_the_client() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.nxt[0] += 1; // the client's SYN happened before the capture
+        let o = w.send(&mut tr, S, SA, 0);
+        assert!(o.new_connection);
+        assert_eq!(o.from, S);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(r.client, addr("10.0.0.1:40000"));
+        assert_eq!(r.handshake, Handshake::Partial);
+        assert_eq!((r.client_state, r.server_state), (Established, Established));
+    }
+
+    #[test]
+    fn retransmitted_syn_is_the_same_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        let first = w.build(C, SYN, 0, None);
+        assert!(tr.on_segment(&first).unwrap().new_connection);
+        let again = Segment {
+            ts: ts(1.0),
+            ..first
+        };
+        let o = tr.on_segment(&again).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(1), false));
+        assert!(o.transitions.is_empty());
+        w.at(1.0);
+        w.send(&mut tr, S, SA, 0);
+        // A retransmitted SYN-ACK (same ISN) is also the same connection.
+        let sa_again = seg(w.addr[1], w.addr[0], SA, 5000, 1001, 0, 1.2);
+        assert_eq!(tr.on_segment(&sa_again).unwrap().conn, ConnId(1));
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(r.syn_retransmits, 2);
+        assert_eq!(r.handshake, Handshake::Complete);
+        assert_eq!(tr.stats().connections, 1);
+    }
+
+    #[test]
+    fn syn_without_syn_ack_then_data_does_not_panic() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.send(&mut tr, C, SYN, 0);
+        let o = w.send(&mut tr, C, PA, 10);
+        assert!(o.anomaly);
+        w.send(&mut tr, S, PA, 10);
+        w.send(&mut tr, C, FA, 0);
+        tr.finish(w.now());
+        let r = only(&tr);
+        assert_eq!(r.handshake, Handshake::Partial);
+        assert!(r.anomalies > 0);
+    }
+
+    #[test]
+    fn syn_answered_by_rst_is_refused() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:81");
+        w.send(&mut tr, C, SYN, 0);
+        let o = w.send(&mut tr, S, RA, 0);
+        assert_eq!(o.transitions, [t(S, Listen, Closed), t(C, SynSent, Closed)]);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Refused);
+        assert_eq!(r.handshake, Handshake::Partial);
+        assert_eq!((r.client_state, r.server_state), (Closed, Closed));
+        assert_eq!(r.time_wait, TimeWaitHolder::None);
+        assert_eq!(tr.stats().refused, 1);
+        assert_eq!(
+            tr.drain_ended().len(),
+            1,
+            "a refused attempt is over at once"
+        );
+    }
+
+    // ---- close by either side ----
+
+    #[test]
+    fn client_close_leaves_client_in_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 100);
+        w.send(&mut tr, S, PA, 500);
+        let o = w.send(&mut tr, C, FA, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, Established, FinWait1), t(S, Established, CloseWait)]
+        );
+        let o = w.send(&mut tr, S, A, 0);
+        assert_eq!(o.transitions, [t(C, FinWait1, FinWait2)]);
+        let o = w.send(&mut tr, S, FA, 0);
+        assert_eq!(o.transitions, [t(S, CloseWait, LastAck)]);
+        let o = w.send(&mut tr, C, A, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, FinWait2, TimeWait), t(S, LastAck, Closed)]
+        );
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Client);
+        assert_eq!((r.client_state, r.server_state), (TimeWait, Closed));
+        assert_eq!(r.time_wait, TimeWaitHolder::Client);
+        assert_eq!(r.time_wait_entered, [Some(w.now()), None]);
+        assert_eq!(r.time_wait_until, Some(w.now().plus_secs(60.0)));
+        assert_eq!(r.packets, [5, 4]);
+        assert_eq!(r.bytes, [100, 500]);
+        assert_eq!(r.first_fin.map(|f| f.0), Some(C));
+        assert!(!r.half_close);
+        let st = tr.stats();
+        assert_eq!((st.time_wait_peak, st.time_wait_at_end), (1, 1));
+        assert_eq!(st.time_wait_entered, [1, 0]);
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn fin_wait_1_recv_fin_ack_waits_for_our_ack_to_enter_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        // The server ACKs the FIN with its own FIN (one segment).
+        let o = w.send(&mut tr, S, FA, 0);
+        assert_eq!(
+            o.transitions,
+            [t(S, CloseWait, LastAck), t(C, FinWait1, FinWait2)]
+        );
+        let o = w.send(&mut tr, C, A, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, FinWait2, TimeWait), t(S, LastAck, Closed)]
+        );
+        assert_eq!(only(&tr).time_wait, TimeWaitHolder::Client);
+    }
+
+    #[test]
+    fn server_close_leaves_server_in_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:8080");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 80);
+        w.send(&mut tr, S, PA, 200);
+        w.close_by(&mut tr, S);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Server);
+        assert_eq!((r.client_state, r.server_state), (Closed, TimeWait));
+        assert_eq!(r.time_wait, TimeWaitHolder::Server);
+        assert_eq!(tr.stats().time_wait_entered, [0, 1]);
+    }
+
+    #[test]
+    fn close_wait_leak_shows_at_end() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:8080");
+        w.handshake(&mut tr);
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        tr.finish(w.now());
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Server);
+        assert_eq!((r.client_state, r.server_state), (CloseWait, FinWait2));
+    }
+
+    #[test]
+    fn simultaneous_close_puts_both_in_closing_then_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        let client_fin = w.nxt[0];
+        let server_fin = w.nxt[1];
+        w.send(&mut tr, C, FA, 0);
+        // The server's FIN left before the client's arrived: it does not ACK it.
+        let o = w.send_ack(&mut tr, S, FA, client_fin);
+        assert_eq!(
+            o.transitions,
+            [t(S, CloseWait, Closing), t(C, FinWait1, Closing)]
+        );
+        // Each ACKs the other's FIN.
+        let o = w.send_ack(&mut tr, C, A, server_fin + 1);
+        assert_eq!(o.transitions, [t(S, Closing, TimeWait)]);
+        let o = w.send_ack(&mut tr, S, A, client_fin + 1);
+        assert_eq!(o.transitions, [t(C, Closing, TimeWait)]);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::Simultaneous);
+        assert_eq!(r.time_wait, TimeWaitHolder::Both);
+        assert_eq!((r.client_state, r.server_state), (TimeWait, TimeWait));
+        assert_eq!(tr.stats().time_wait_peak, 2);
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn half_close_keeps_data_flowing_after_the_first_fin() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, A, 0);
+        let o = w.send(&mut tr, S, PA, 300);
+        assert!(o.transitions.is_empty() && !o.anomaly);
+        w.send(&mut tr, C, A, 0);
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert!(r.half_close);
+        assert_eq!(r.close, Close::Client);
+        assert_eq!(r.client_state, TimeWait);
+    }
+
+    // ---- RST ----
+
+    #[test]
+    fn rst_abort_by_client_leaves_no_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 50);
+        w.send(&mut tr, S, PA, 5000);
+        let o = w.send(&mut tr, C, RA, 0);
+        assert_eq!(
+            o.transitions,
+            [t(C, Established, Closed), t(S, Established, Closed)]
+        );
+        let r = only(&tr);
+        assert_eq!(r.close, Close::ResetByClient);
+        assert_eq!(r.time_wait, TimeWaitHolder::None);
+        assert_eq!(r.first_rst.map(|x| x.0), Some(C));
+        assert_eq!(tr.stats().time_wait_peak, 0);
+        let d = tr.drain_ended();
+        assert_eq!(d.len(), 1);
+        assert!(tr.records().is_empty());
+    }
+
+    #[test]
+    fn rst_after_client_fin_is_reset_by_server() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, R, 0);
+        let r = only(&tr);
+        assert_eq!(r.close, Close::ResetByServer);
+        assert_eq!(r.first_fin.map(|f| f.0), Some(C));
+    }
+
+    #[test]
+    fn rst_into_time_wait_ends_it() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        assert_eq!(tr.stats().time_wait_at_end, 1);
+        let o = w.send(&mut tr, S, R, 0);
+        assert_eq!(o.transitions, [t(C, TimeWait, Closed)]);
+        let r = only(&tr);
+        assert_eq!(
+            r.close,
+            Close::Client,
+            "both FINs were exchanged before the RST"
+        );
+        assert_eq!(r.time_wait, TimeWaitHolder::Client);
+        assert_eq!(r.time_wait_until, Some(w.now()));
+        assert_eq!(tr.stats().time_wait_at_end, 0);
+        check_tw_count(&tr);
+    }
+
+    // ---- 4-tuple reuse ----
+
+    #[test]
+    fn new_syn_after_time_wait_is_a_new_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        let mut w2 = Wire::new("10.0.0.1:40000", "10.0.0.2:80").isn(900_000, 700_000);
+        w2.at(5.0);
+        let o = w2.send(&mut tr, C, SYN, 0);
+        assert_eq!((o.conn, o.new_connection), (ConnId(2), true));
+        w2.send(&mut tr, S, SA, 0);
+        w2.send(&mut tr, C, A, 0);
+        let recs = tr.records();
+        assert_eq!(recs.len(), 2);
+        let (old, new) = (&recs[0], &recs[1]);
+        assert_eq!(old.id, ConnId(1));
+        assert_eq!(
+            old.client_state, Closed,
+            "the new SYN ended TIME-WAIT (RFC 1122 4.2.2.13)"
+        );
+        assert_eq!(old.time_wait, TimeWaitHolder::Client);
+        assert!(!old.replaced_while_open);
+        assert!(new.reused_tuple);
+        assert_eq!(new.handshake, Handshake::Complete);
+        let st = tr.stats();
+        assert_eq!(
+            (st.connections, st.reused_tuples, st.time_wait_at_end),
+            (2, 1, 0)
+        );
+        check_tw_count(&tr);
+        // The replaced connection is ended; the new one is not.
+        let d = tr.drain_ended();
+        assert_eq!(d.iter().map(|r| r.id).collect::<Vec<_>>(), [ConnId(1)]);
+        assert_eq!(tr.role_of(ConnId(2), w2.addr[0]), Some(C));
+    }
+
+    #[test]
+    fn new_syn_on_an_open_connection_replaces_it() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        let mut w2 = Wire::new("10.0.0.1:40000", "10.0.0.2:80").isn(77, 88);
+        w2.at(1.0);
+        assert_eq!(w2.send(&mut tr, C, SYN, 0).conn, ConnId(2));
+        let recs = tr.records();
+        assert!(recs[0].replaced_while_open);
+        assert_eq!(recs[0].close, Close::Open);
+        assert_eq!(tr.role_of(ConnId(1), w.addr[1]), Some(S));
+    }
+
+    // ---- mid-stream starts ----
+
+    #[test]
+    fn mid_stream_start_has_missing_handshake_and_server_by_port() {
+        let mut tr = tracker(60.0);
+        let s = seg(
+            addr("10.0.0.2:8080"),
+            addr("10.0.0.1:54321"),
+            PA,
+            1,
+            1,
+            200,
+            0.0,
+        );
+        let o = tr.on_segment(&s).unwrap();
+        assert!(o.new_connection);
+        assert_eq!(o.from, S);
+        let r = only(&tr);
+        assert_eq!(r.server, addr("10.0.0.2:8080"));
+        assert_eq!(r.handshake, Handshake::Missing);
+        assert_eq!((r.client_state, r.server_state), (Established, Established));
+        assert_eq!(r.bytes, [0, 200]);
+        tr.finish(ts(1.0));
+        assert_eq!(only(&tr).close, Close::Open);
+    }
+
+    #[test]
+    fn set_client_swaps_a_wrong_port_guess() {
+        let mut tr = tracker(60.0);
+        // The real client uses port 3000, lower than the server's 8080.
+        let (cl, sv) = (addr("10.0.0.1:3000"), addr("10.0.0.2:8080"));
+        let o = tr.on_segment(&seg(cl, sv, PA, 1, 1, 90, 0.0)).unwrap();
+        assert_eq!(o.from, S, "port rule guessed the lower port as server");
+        tr.on_segment(&seg(sv, cl, FA, 1, 91, 0, 0.1)).unwrap();
+        tr.set_client(o.conn, cl);
+        assert_eq!(tr.role_of(o.conn, cl), Some(C));
+        assert_eq!(tr.role_of(o.conn, sv), Some(S));
+        assert_eq!(tr.role_of(o.conn, addr("10.0.0.9:1")), None);
+        let r = only(&tr);
+        assert_eq!((r.client, r.server), (cl, sv));
+        assert_eq!(r.packets, [1, 1]);
+        assert_eq!(r.bytes, [90, 0]);
+        assert_eq!(r.close, Close::Server);
+        assert_eq!((r.client_state, r.server_state), (CloseWait, FinWait1));
+        // Later segments use the corrected roles.
+        assert_eq!(
+            tr.on_segment(&seg(cl, sv, A, 91, 2, 0, 0.2)).unwrap().from,
+            C
+        );
+    }
+
+    #[test]
+    fn set_client_is_a_no_op_when_the_handshake_was_seen() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.2:8080", "10.0.0.1:3000");
+        w.handshake(&mut tr);
+        tr.set_client(ConnId(1), w.addr[1]);
+        assert_eq!(only(&tr).client, w.addr[0]);
+    }
+
+    // ---- TIME-WAIT timing ----
+
+    #[test]
+    fn time_wait_expires_after_time_wait_secs() {
+        let mut tr = tracker(2.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        let entered = w.now();
+        assert_eq!(only(&tr).time_wait_until, Some(entered.plus_secs(2.0)));
+        // A packet of another connection 1.9 s later: still in TIME_WAIT.
+        let other = seg(
+            addr("10.0.0.3:1"),
+            addr("10.0.0.2:80"),
+            SYN,
+            1,
+            0,
+            0,
+            w.t + 1.9,
+        );
+        tr.on_segment(&other).unwrap();
+        assert_eq!(tr.records()[0].client_state, TimeWait);
+        // And 2.1 s later: expired.
+        let other = Segment {
+            ts: ts(w.t + 2.1),
+            ..other
+        };
+        tr.on_segment(&other).unwrap();
+        let r = tr.records()[0].clone();
+        assert_eq!(r.client_state, Closed);
+        assert_eq!(
+            r.time_wait,
+            TimeWaitHolder::Client,
+            "the holder is who entered it"
+        );
+        assert_eq!(tr.stats().time_wait_at_end, 0);
+        assert_eq!(tr.stats().time_wait_peak, 1);
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn finish_expires_only_what_is_due() {
+        for (end, left) in [(10.0, 1), (100.0, 0)] {
+            let mut tr = tracker(60.0);
+            let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+            w.handshake(&mut tr);
+            w.close_by(&mut tr, C);
+            tr.finish(ts(end));
+            assert_eq!(tr.stats().time_wait_at_end, left, "end {end}");
+            let want = if left == 1 { TimeWait } else { Closed };
+            assert_eq!(only(&tr).client_state, want);
+        }
+    }
+
+    #[test]
+    fn time_wait_peak_counts_overlapping_endpoints() {
+        for (tw, peak) in [(10.0, 3), (1.5, 2), (0.5, 1)] {
+            let mut tr = tracker(tw);
+            for i in 0..3u16 {
+                let mut w = Wire::new(&format!("10.0.0.1:{}", 40000 + i), "10.0.0.2:80");
+                w.at(f64::from(i));
+                w.handshake(&mut tr);
+                w.close_by(&mut tr, C);
+                check_tw_count(&tr);
+            }
+            assert_eq!(tr.stats().time_wait_peak, peak, "tw {tw}");
+            assert_eq!(tr.stats().time_wait_entered, [3, 0]);
+        }
+    }
+
+    #[test]
+    fn retransmitted_fin_in_time_wait_restarts_2msl() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, A, 0);
+        let server_fin = w.nxt[1];
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        // The final ACK was lost: the server retransmits its FIN 1 s later.
+        let again = seg(w.addr[1], w.addr[0], FA, server_fin, w.nxt[0], 0, w.t + 1.0);
+        tr.on_segment(&again).unwrap();
+        w.at(w.t + 1.0);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(r.client_state, TimeWait);
+        assert_eq!(r.time_wait_until, Some(w.now().plus_secs(60.0)));
+        check_tw_count(&tr);
+    }
+
+    #[test]
+    fn ack_covers_fin_across_sequence_wrap() {
+        let mut tr = tracker(60.0);
+        // The client's FIN occupies sequence number 0xFFFF_FFFF; its ACK is 0.
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80").isn(u32::MAX - 100, 5000);
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, PA, 99);
+        assert_eq!(w.nxt[0], u32::MAX);
+        w.send(&mut tr, C, FA, 0);
+        assert_eq!(w.nxt[0], 0);
+        // An ACK one short of the FIN does not cover it ...
+        let o = w.send_ack(&mut tr, S, A, u32::MAX);
+        assert!(o.transitions.is_empty());
+        // ... the wrapped ACK of 0 does.
+        let o = w.send_ack(&mut tr, S, A, 0);
+        assert_eq!(o.transitions, [t(C, FinWait1, FinWait2)]);
+        w.send(&mut tr, S, FA, 0);
+        w.send(&mut tr, C, A, 0);
+        assert_eq!(only(&tr).client_state, TimeWait);
+    }
+
+    // ---- memory: drain, tombstones, cap ----
+
+    #[test]
+    fn drained_connection_keeps_late_packets_then_is_purged() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.close_by(&mut tr, C);
+        assert!(tr.drain_ended().len() == 1);
+        assert!(tr.drain_ended().is_empty());
+        assert!(tr.records().is_empty());
+        assert_eq!(tr.stats().tracked, 0);
+        // A late duplicate ACK still belongs to connection 1.
+        let late = seg(w.addr[0], w.addr[1], A, w.nxt[0], w.nxt[1], 0, w.t + 1.0);
+        let o = tr.on_segment(&late).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(1), false));
+        assert!(tr.drain_ended().is_empty());
+        // Long after TIME-WAIT the tombstone is gone: the same tuple starts afresh.
+        let much_later = Segment {
+            ts: ts(w.t + 500.0),
+            ..late
+        };
+        let o = tr.on_segment(&much_later).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(2), true));
+        assert_eq!(tr.flows.len(), 1);
+        assert_eq!(tr.stats().time_wait_at_end, 0);
+    }
+
+    #[test]
+    fn cap_drops_new_connections_until_one_is_drained() {
+        let mut tr = Tracker::new(TrackConfig {
+            time_wait_secs: 60.0,
+            max_connections: 1,
+        });
+        let mut a = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        a.handshake(&mut tr);
+        let b = seg(
+            addr("10.0.0.1:40001"),
+            addr("10.0.0.2:80"),
+            SYN,
+            1,
+            0,
+            0,
+            0.01,
+        );
+        assert!(tr.on_segment(&b).is_none());
+        assert_eq!(tr.stats().dropped_at_cap, 1);
+        // Packets of the tracked connection still flow.
+        assert!(a.send(&mut tr, C, PA, 10).conn == ConnId(1));
+        a.send(&mut tr, C, RA, 0);
+        assert_eq!(tr.drain_ended().len(), 1);
+        let o = tr.on_segment(&Segment { ts: ts(1.0), ..b }).unwrap();
+        assert_eq!(o.conn, ConnId(2));
+    }
+
+    #[test]
+    fn finish_ends_open_connections_for_draining() {
+        let mut tr = tracker(60.0);
+        let mut a = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        a.handshake(&mut tr);
+        let mut b = Wire::new("10.0.0.1:40001", "10.0.0.2:80");
+        b.handshake(&mut tr);
+        b.close_by(&mut tr, S);
+        assert_eq!(
+            tr.drain_ended().iter().map(|r| r.id).collect::<Vec<_>>(),
+            [ConnId(2)]
+        );
+        tr.finish(b.now());
+        let d = tr.drain_ended();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].id, d[0].close), (ConnId(1), Close::Open));
+        assert_eq!(d[0].client_state, Established);
+    }
+
+    #[test]
+    fn bogus_flags_are_counted_not_followed() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        let o = w.send(&mut tr, C, F::SYN | F::FIN, 0);
+        assert!(o.anomaly && o.transitions.is_empty());
+        assert_eq!(o.conn, ConnId(1));
+        assert_eq!(only(&tr).anomalies, 1);
+        assert_eq!(tr.stats().anomalies, 1);
+    }
+
+    #[test]
+    fn same_socket_on_both_ends_does_not_panic() {
+        let mut tr = tracker(60.0);
+        let a = addr("127.0.0.1:5000");
+        for (i, f) in [SYN, SA, A, FA, A, R].into_iter().enumerate() {
+            tr.on_segment(&seg(a, a, f, 7, 8, 0, i as f64)).unwrap();
+        }
+        tr.finish(ts(10.0));
+        assert_eq!(tr.records().len(), 1);
+    }
+
+    #[test]
+    fn text_forms_match_the_json_contract() {
+        let closes = [
+            (Close::Client, "client"),
+            (Close::Server, "server"),
+            (Close::Simultaneous, "simultaneous"),
+            (Close::ResetByClient, "reset-by-client"),
+            (Close::ResetByServer, "reset-by-server"),
+            (Close::Open, "open"),
+            (Close::Refused, "refused"),
+        ];
+        for (c, text) in closes {
+            assert_eq!(c.name(), text);
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{text}\""));
+        }
+        assert_eq!(Handshake::Missing.to_string(), "missing");
+        assert_eq!(TimeWaitHolder::Both.name(), "both");
+        assert_eq!(Role::Server.name(), "server");
+        assert_eq!(serde_json::to_string(&FinWait2).unwrap(), "\"FIN_WAIT_2\"");
+        assert_eq!(ConnId(7).to_string(), "7");
+    }
+
+    #[test]
+    fn syn_ack_with_new_isn_on_a_closed_tuple_is_a_new_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, RA, 0);
+        let sa = seg(w.addr[1], w.addr[0], SA, 123_456, 999, 0, 3.0);
+        let o = tr.on_segment(&sa).unwrap();
+        assert_eq!((o.conn, o.new_connection, o.from), (ConnId(2), true, S));
+        assert_eq!(tr.records()[1].handshake, Handshake::Partial);
+    }
+
+    /// Arbitrary segments on a handful of 4-tuples keep the table's invariants.
+    #[test]
+    fn random_segments_keep_invariants() {
+        let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let addrs = [
+            addr("10.0.0.1:1000"),
+            addr("10.0.0.2:80"),
+            addr("[::1]:8080"),
+            addr("10.0.0.1:1001"),
+        ];
+        let flags = [
+            SYN,
+            SA,
+            A,
+            PA,
+            FA,
+            RA,
+            R,
+            F::FIN,
+            F::SYN | F::FIN,
+            0,
+            F::FIN | F::RST | F::ACK,
+        ];
+        for tw in [0.0, 0.01, 60.0] {
+            let mut tr = Tracker::new(TrackConfig {
+                time_wait_secs: tw,
+                max_connections: 6,
+            });
+            let mut now = 0.0;
+            let mut last_id = 0;
+            for _ in 0..20_000 {
+                let r = next();
+                let src = addrs[(r % 4) as usize];
+                let dst = addrs[((r >> 8) % 4) as usize];
+                let f = flags[((r >> 16) % flags.len() as u64) as usize];
+                // Small numbers, sometimes shifted next to the 2^32 wrap.
+                let seq = (((r >> 24) % 8) as u32).wrapping_sub(((r >> 40) % 2) as u32 * 4);
+                let ack = ((r >> 32) % 8) as u32;
+                now += ((r >> 48) % 100) as f64 / 1000.0;
+                if let Some(o) =
+                    tr.on_segment(&seg(src, dst, f, seq, ack, ((r >> 56) % 3) as u32, now))
+                {
+                    assert!(o.conn.0 >= 1 && o.conn.0 <= tr.stats().connections);
+                    if o.new_connection {
+                        assert!(o.conn.0 > last_id);
+                        last_id = o.conn.0;
+                    }
+                }
+                check_tw_count(&tr);
+                if r % 97 == 0 {
+                    let d = tr.drain_ended();
+                    assert!(d.windows(2).all(|p| p[0].id < p[1].id));
+                }
+                assert!(tr.stats().tracked <= 6);
+            }
+            tr.finish(ts(now + 1000.0));
+            assert_eq!(tr.stats().time_wait_at_end, 0);
+            tr.drain_ended();
+            assert!(tr.records().is_empty());
+        }
+    }
+}
