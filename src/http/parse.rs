@@ -524,6 +524,12 @@ impl Parser {
         }
     }
 
+    /// Bytes held for an unfinished head (bounded by `max_header_bytes`).
+    #[cfg(test)]
+    pub(crate) fn carry_len(&self) -> usize {
+        self.carry.len()
+    }
+
     pub(crate) fn proto(&self) -> SideProto {
         self.proto
     }
