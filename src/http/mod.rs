@@ -167,7 +167,7 @@ impl Sink for Feed<'_> {
         self.parser.midstream();
     }
     fn fin(&mut self) {
-        self.parser.fin();
+        self.parser.fin(self.cfg, self.ex);
     }
 }
 
@@ -532,6 +532,19 @@ mod tests {
     }
 
     #[test]
+    fn fin_in_mid_head_counts_a_complete_request_line() {
+        let mut w = Wire::new();
+        w.send(C, b"GET /cut HTTP/1.1\r\nHost: a");
+        w.fin(C);
+        assert_eq!(w.targets(), vec!["GET /cut"]);
+        let mut w = Wire::new();
+        w.send(C, b"GET /cu");
+        w.fin(C);
+        w.finish();
+        assert_eq!(w.conn.request_count(), 0);
+    }
+
+    #[test]
     fn read_until_close_response() {
         let mut w = Wire::new();
         w.send(C, b"GET /old HTTP/1.1\r\n\r\n");
@@ -856,14 +869,20 @@ mod tests {
     fn one_byte_head_segments_up_to_the_limit_are_fast() {
         // Re-parsing only when a head could end keeps this linear.
         let mut w = Wire::new();
-        w.send(C, b"GET /slow HTTP/1.1\r\n");
-        let filler = b"X: y\r\n".repeat(10_000);
-        for b in filler.chunks(1).take(60_000) {
-            w.send(C, b);
+        w.send(C, b"GET /slow HTTP/1.1\r\nX-Long: ");
+        for _ in 0..70_000 {
+            w.send(C, b"a");
+            assert!(w.conn.sides[0].parser.carry_len() <= HttpConfig::default().max_header_bytes);
         }
-        w.send(C, b"\r\n");
-        w.finish();
-        assert!(w.conn.sides[0].parser.carry_len() <= HttpConfig::default().max_header_bytes);
+        assert!(w.conn.limits_hit().header_too_large);
+        // A head cut just before its blank line, 1 byte at a time, still counts once.
+        let mut w = Wire::new();
+        let mut head = b"GET /fine HTTP/1.1\r\n".to_vec();
+        head.extend_from_slice(&b"X: y\r\n".repeat(60));
+        head.extend_from_slice(b"\r\n");
+        let cuts: Vec<usize> = (1..head.len()).collect();
+        w.send_cut(C, &head, &cuts);
+        assert_eq!(w.targets(), vec!["GET /fine"]);
     }
 
     #[test]

@@ -371,15 +371,16 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    fn on_request(&mut self, cfg: &HttpConfig, side: u8, h: &ReqHead, time: Timestamp) {
+    fn on_request(&mut self, cfg: &HttpConfig, side: u8, h: ReqHead, time: Timestamp) {
         let s = usize::from(side);
         self.request_count += 1;
         self.requester.get_or_insert(side);
+        let (head, connect) = (h.method == "HEAD", h.method == "CONNECT");
         let mut req = Request {
             time,
             side,
-            method: h.method.clone(),
-            target: h.target.clone(),
+            method: h.method,
+            target: h.target,
             version: h.version,
             status: None,
             connection_close: h.close,
@@ -411,8 +412,8 @@ impl Exchange {
         }
         self.pending[s].push_back(Pending {
             index,
-            head: h.method == "HEAD",
-            connect: h.method == "CONNECT",
+            head,
+            connect,
         });
     }
 
@@ -603,7 +604,7 @@ impl Parser {
         match self.role {
             Some(Role::Requester) => {
                 if let Some(h) = request_line(&carry) {
-                    ex.on_request(cfg, self.side, &h, self.head_ts);
+                    ex.on_request(cfg, self.side, h, self.head_ts);
                 }
             }
             Some(Role::Responder) => {
@@ -615,10 +616,10 @@ impl Parser {
         }
     }
 
-    pub(crate) fn fin(&mut self) {
-        // Ends a read-until-close body; nothing can follow a FIN.
-        self.carry = Vec::new();
-        self.state = State::Ignore;
+    /// The stream reached the sender's FIN: ends a read-until-close body;
+    /// nothing can follow.
+    pub(crate) fn fin(&mut self, cfg: &HttpConfig, ex: &mut Exchange) {
+        self.finish(cfg, ex);
     }
 
     /// End of capture or connection.
@@ -819,8 +820,9 @@ impl Parser {
 
     fn request_done(&mut self, cfg: &HttpConfig, ex: &mut Exchange, h: ReqHead) {
         self.confirm(Role::Requester);
-        ex.on_request(cfg, self.side, &h, self.head_ts);
-        match h.body {
+        let body = h.body;
+        ex.on_request(cfg, self.side, h, self.head_ts);
+        match body {
             Ok(b) => self.start_body(b),
             Err(b) => self.lose_sync(ex, Some(b)),
         }
