@@ -935,6 +935,13 @@ mod tests {
     }
 
     #[test]
+    fn new_connection_is_small() {
+        // Kept per open connection by the driver: no heap until payload arrives.
+        let size = std::mem::size_of::<HttpConn>();
+        assert!(size <= 512, "{size}");
+    }
+
+    #[test]
     fn long_target_is_cut() {
         let mut w = Wire::new();
         let long = format!("GET /{} HTTP/1.1\r\n\r\n", "é".repeat(300));
