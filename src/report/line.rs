@@ -509,7 +509,7 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
             30 => {
                 datalen = len - 2;
                 lencheck!(datalen);
-                if !mptcp(b, &t[cp - 2..cp + datalen as usize], t[13]) {
+                if !super::mptcp::print(b, &t[cp - 2..cp + datalen as usize], t[13]) {
                     return bad(b, sep);
                 }
             }
@@ -578,26 +578,6 @@ fn fastopen(b: &mut Vec<u8>, data: &[u8], exp: bool) {
             let _ = write!(b, "{x:02x}");
         }
     }
-}
-
-/// MPTCP option (RFC 8684), the subset tcpdump prints without -v.
-/// `opt` starts at the kind byte. Returns false where tcpdump says bad.
-fn mptcp(b: &mut Vec<u8>, opt: &[u8], _flags: u8) -> bool {
-    let sub = opt.get(2).map(|x| x >> 4).unwrap_or(0xff);
-    let name = match sub {
-        0 => "capable",
-        1 => "join",
-        2 => "dss",
-        3 => "add-addr",
-        4 => "rem-addr",
-        5 => "prio",
-        6 => "fail",
-        7 => "fast-close",
-        8 => "tcprst",
-        _ => "unknown",
-    };
-    let _ = write!(b, " {name}");
-    true
 }
 
 /// tcpdump's HTTP printer without -v: `HTTP`, then `: <first line>` when

@@ -1,1 +1,2 @@
 pub mod line;
+mod mptcp;
