@@ -379,7 +379,11 @@ pub struct OwnedPacket {
 
 impl OwnedPacket {
     pub fn as_packet(&self) -> Packet<'_> {
-        Packet { ts: self.ts, wire_len: self.wire_len, data: &self.data }
+        Packet {
+            ts: self.ts,
+            wire_len: self.wire_len,
+            data: &self.data,
+        }
     }
 }
 
@@ -397,7 +401,10 @@ pub struct LiveStats {
 pub enum LiveEvent {
     Packet(OwnedPacket),
     /// The capture ended (count, duration, stop request, or error); last event.
-    Stopped { stats: LiveStats, error: Option<CaptureError> },
+    Stopped {
+        stats: LiveStats,
+        error: Option<CaptureError>,
+    },
 }
 
 /// Settings for a live capture.
@@ -432,9 +439,15 @@ impl LiveCapture {
                 .ok()
                 .flatten()
                 .map(|d| d.name)
-                .ok_or_else(|| CaptureError::Live { reason: "no capture device found; name one with -i (e.g. -i lo)".into() })?,
+                .ok_or_else(|| CaptureError::Live {
+                    reason: "no capture device found; name one with -i (e.g. -i lo)".into(),
+                })?,
         };
-        let snaplen = if cfg.snaplen > 0 { cfg.snaplen } else { 262_144 };
+        let snaplen = if cfg.snaplen > 0 {
+            cfg.snaplen
+        } else {
+            262_144
+        };
         let inactive = Capture::from_device(name.as_str())
             .map_err(|e| live_open_error(&name, &e))?
             .immediate_mode(true)
@@ -444,8 +457,10 @@ impl LiveCapture {
             .buffer_size(16 << 20);
         let mut cap = inactive.open().map_err(|e| live_open_error(&name, &e))?;
         if let Some(expr) = &cfg.filter {
-            cap.filter(expr, true)
-                .map_err(|e| CaptureError::Filter { expr: expr.clone(), reason: pcap_reason(&e) })?;
+            cap.filter(expr, true).map_err(|e| CaptureError::Filter {
+                expr: expr.clone(),
+                reason: pcap_reason(&e),
+            })?;
         }
         let dl = cap.get_datalink();
         let link = LinkType::from_dlt(dl.0);
@@ -457,7 +472,10 @@ impl LiveCapture {
             });
         }
         let mut save = match &cfg.write {
-            Some(p) => Some(cap.savefile(p).map_err(|e| CaptureError::Open { path: p.clone(), reason: pcap_reason(&e) })?),
+            Some(p) => Some(cap.savefile(p).map_err(|e| CaptureError::Open {
+                path: p.clone(),
+                reason: pcap_reason(&e),
+            })?),
             None => None,
         };
         let status = format!("listening on {name}, link-type {link_name} ({link_description}), snapshot length {snaplen} bytes");
@@ -483,7 +501,9 @@ impl LiveCapture {
                     return;
                 }
             })
-            .map_err(|e| CaptureError::Live { reason: format!("cannot start the capture thread: {e}") })?;
+            .map_err(|e| CaptureError::Live {
+                reason: format!("cannot start the capture thread: {e}"),
+            })?;
         let thread = std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
@@ -530,7 +550,14 @@ impl LiveCapture {
                 let _ = tx.send(LiveEvent::Stopped { stats, error });
             })
             .map_err(|e| CaptureError::Live { reason: format!("cannot start the capture thread: {e}") })?;
-        Ok(LiveCapture { link, interface: name, status, rx, stop, thread: Some(thread) })
+        Ok(LiveCapture {
+            link,
+            interface: name,
+            status,
+            rx,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// tcpdump's `listening on …` line.
@@ -568,9 +595,21 @@ fn live_open_error(iface: &str, e: &pcap::Error) -> CaptureError {
             "{iface}: {r}; capturing needs privileges: run with sudo, or grant them once with `sudo setcap cap_net_raw,cap_net_admin=eip {}`, or analyse a saved file with `connscope read FILE`",
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "$(command -v connscope)".into())
         )
-    } else if lower.contains("no such device") || lower.contains("doesn't exist") || lower.contains("not exist") {
-        let names: Vec<String> = pcap::Device::list().map(|v| v.into_iter().map(|d| d.name).collect()).unwrap_or_default();
-        format!("{iface}: no such interface; available: {}", if names.is_empty() { "none visible".into() } else { names.join(", ") })
+    } else if lower.contains("no such device")
+        || lower.contains("doesn't exist")
+        || lower.contains("not exist")
+    {
+        let names: Vec<String> = pcap::Device::list()
+            .map(|v| v.into_iter().map(|d| d.name).collect())
+            .unwrap_or_default();
+        format!(
+            "{iface}: no such interface; available: {}",
+            if names.is_empty() {
+                "none visible".into()
+            } else {
+                names.join(", ")
+            }
+        )
     } else {
         format!("{iface}: {r}")
     };

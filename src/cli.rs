@@ -26,10 +26,14 @@ pub enum Command {
     )]
     Read(ReadArgs),
     /// Capture through libpcap until Ctrl-C, -c N or --duration, with the same analysis
-    #[command(after_help = "Examples:\n  sudo connscope live -i lo --port 8080             watch, Ctrl-C prints the summary\n  sudo connscope live -i any -p 443 --duration 30 -q\n  sudo connscope live -i lo -p 8080 -w out.pcap     also save a pcap (readable by tcpdump)\n  sudo connscope live -i lo -p 8080 --format ndjson | jq .  one JSON object per finished connection\n\nWithout root: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v connscope)")]
+    #[command(
+        after_help = "Examples:\n  sudo connscope live -i lo --port 8080             watch, Ctrl-C prints the summary\n  sudo connscope live -i any -p 443 --duration 30 -q\n  sudo connscope live -i lo -p 8080 -w out.pcap     also save a pcap (readable by tcpdump)\n  sudo connscope live -i lo -p 8080 --format ndjson | jq .  one JSON object per finished connection\n\nWithout root: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v connscope)"
+    )]
     Live(LiveArgs),
     /// Run the bundled HTTP server and/or client scenarios (loopback only)
-    #[command(after_help = "Scenarios:\n  no-drain      10 requests, response body never read: one connection each\n  drain         body read to the end: one connection for all\n  pool-small    10 workers, idle pool 2: churn\n  pool-large    10 workers, idle pool 10: 10 connections\n  client-close  requests say Connection: close\n  server-limit  server closes after N requests per connection\n  http10        HTTP/1.0 without keep-alive\n\nExamples:\n  connscope gen --scenario no-drain\n  connscope gen --scenario pool-small --port 8081\n  connscope gen --serve-only --port 8080            then point your own client at it\n  sudo connscope live -i lo --port 8080 &  connscope gen --scenario drain")]
+    #[command(
+        after_help = "Scenarios:\n  no-drain      10 requests, response body never read: one connection each\n  drain         body read to the end: one connection for all\n  pool-small    10 workers, idle pool 2: churn\n  pool-large    10 workers, idle pool 10: 10 connections\n  client-close  requests say Connection: close\n  server-limit  server closes after N requests per connection\n  http10        HTTP/1.0 without keep-alive\n\nExamples:\n  connscope gen --scenario no-drain\n  connscope gen --scenario pool-small --port 8081\n  connscope gen --serve-only --port 8080            then point your own client at it\n  sudo connscope live -i lo --port 8080 &  connscope gen --scenario drain"
+    )]
     Gen(crate::gen::GenArgs),
 }
 

@@ -176,7 +176,7 @@ fn zero_length_records_and_backwards_time() {
         2,
         "{out}"
     );
-    assert!(out.contains("4 packets, 2 TCP, 2 skipped"), "{out}");
+    assert!(out.contains("4 packets (2 TCP, 2 skipped)"), "{out}");
 }
 
 #[test]

@@ -165,7 +165,17 @@ fn exists(p: &Path) -> bool {
 
 /// Builds an Ethernet/IPv4/TCP frame with raw option bytes.
 #[allow(clippy::too_many_arguments)]
-fn frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+fn frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    opts: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
     let mut tcp = etherparse::TcpHeader::new(sport, dport, seq, 1000);
     tcp.acknowledgment_number = ack;
     tcp.fin = flags & 0x01 != 0;
@@ -182,7 +192,9 @@ fn frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, ack: u32,
         padded.push(0);
     }
     tcp.set_options_raw(&padded).unwrap();
-    let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(src, dst, 64).tcp_header(tcp);
+    let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(src, dst, 64)
+        .tcp_header(tcp);
     let mut out = Vec::new();
     b.write(&mut out, payload).unwrap();
     out
@@ -199,24 +211,96 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
     }
     let (a, b) = ([127, 0, 0, 1], [127, 0, 0, 2]);
     let ack = 0x10;
-    let sack_ok_ts = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
+    let sack_ok_ts = [
+        2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
     let mut pkts = vec![
         // Handshake with options, then relative numbers, SACK blocks, FIN.
         frame(a, b, 40000, 8080, 1000, 0, 0x02, &sack_ok_ts, b""),
         frame(b, a, 8080, 40000, 5000, 1001, 0x12, &sack_ok_ts, b""),
-        frame(a, b, 40000, 8080, 1001, 5001, ack, &[1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1], b""),
-        frame(a, b, 40000, 8080, 1001, 5001, 0x18, &[], b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"),
-        frame(b, a, 8080, 40000, 5001, 1029, ack, &[1, 1, 5, 10, 0, 0, 3, 0xf1, 0, 0, 4, 0], b""),
-        frame(b, a, 8080, 40000, 5001, 1029, 0x18, &[], b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
-        frame(b, a, 8080, 40000, 5001, 1029, 0x18, &[], b"body bytes without a line end"),
-        frame(b, a, 8080, 40000, 5001, 1029, 0x18, &[], b"\x16\x03\x01binary"),
+        frame(
+            a,
+            b,
+            40000,
+            8080,
+            1001,
+            5001,
+            ack,
+            &[1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1],
+            b"",
+        ),
+        frame(
+            a,
+            b,
+            40000,
+            8080,
+            1001,
+            5001,
+            0x18,
+            &[],
+            b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+        frame(
+            b,
+            a,
+            8080,
+            40000,
+            5001,
+            1029,
+            ack,
+            &[1, 1, 5, 10, 0, 0, 3, 0xf1, 0, 0, 4, 0],
+            b"",
+        ),
+        frame(
+            b,
+            a,
+            8080,
+            40000,
+            5001,
+            1029,
+            0x18,
+            &[],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+        frame(
+            b,
+            a,
+            8080,
+            40000,
+            5001,
+            1029,
+            0x18,
+            &[],
+            b"body bytes without a line end",
+        ),
+        frame(
+            b,
+            a,
+            8080,
+            40000,
+            5001,
+            1029,
+            0x18,
+            &[],
+            b"\x16\x03\x01binary",
+        ),
         frame(a, b, 40000, 8080, 1029, 5040, 0x11, &[], b""),
         // A new SYN on the same 4-tuple restarts the numbering.
         frame(a, b, 40000, 8080, 90000, 0, 0x02, &[2, 4, 5, 180], b""),
         frame(b, a, 8080, 40000, 70000, 90001, 0x12, &[], b""),
         frame(a, b, 40000, 8080, 90001, 70001, ack, &[], b""),
         // Mid-stream: first packet already has ACK.
-        frame(a, b, 41000, 80, 123456, 654321, 0x18, &[], b"POST /y HTTP/1.0\r\n\r\n"),
+        frame(
+            a,
+            b,
+            41000,
+            80,
+            123456,
+            654321,
+            0x18,
+            &[],
+            b"POST /y HTTP/1.0\r\n\r\n",
+        ),
         frame(b, a, 80, 41000, 654321, 123476, ack, &[], b""),
         // Same port both sides: ordering by address.
         frame(b, a, 5555, 5555, 10, 20, ack, &[], b""),
@@ -227,37 +311,41 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
         frame(a, b, 42000, 9, 1, 0, 0x20, &[], b""),
     ];
     let options: Vec<Vec<u8>> = vec![
-        vec![6, 6, 0, 0, 0, 9],                          // echo
-        vec![7, 6, 0, 0, 0, 9],                          // echoreply
-        vec![11, 6, 0, 0, 1, 0],                         // cc
-        vec![12, 6, 0, 0, 1, 0],                         // ccnew
-        vec![13, 6, 0, 0, 1, 0],                         // ccecho (nameless)
-        [vec![19, 18], vec![0xab; 16]].concat(),         // md5
-        vec![20, 4, 0x12, 7],                            // scps
-        vec![28, 4, 0x81, 0x2d],                         // uto, minutes
-        vec![28, 4, 0x00, 0x2c],                         // uto, seconds
-        vec![29, 8, 1, 2, 0xde, 0xad, 0xbe, 0xef],       // tcp-ao
-        vec![29, 3, 1],                                  // tcp-ao invalid
-        vec![34, 2],                                     // tfo cookie request
-        vec![34, 10, 1, 2, 3, 4, 5, 6, 7, 8],            // tfo cookie
-        vec![34, 5, 1, 2, 3],                            // tfo invalid
-        vec![254, 4, 0xf9, 0x89],                        // exp-tfo cookiereq
-        vec![254, 6, 0x12, 0x34, 0, 0],                  // exp other magic
-        vec![99, 5, 1, 2, 3],                            // unknown
-        vec![99, 2],                                     // unknown, empty
-        vec![2, 6, 5, 180, 0, 0],                        // mss with [len 6]
-        vec![2, 1],                                      // bad length
-        vec![1, 2, 40],                                  // length past the header
-        vec![5, 7, 0, 0, 0, 1, 2],                       // invalid sack
-        vec![0, 2, 4, 5, 180],                           // eol ends the list
-        vec![3, 3, 7, 4, 2],                             // wscale, sackOK
+        vec![6, 6, 0, 0, 0, 9],                    // echo
+        vec![7, 6, 0, 0, 0, 9],                    // echoreply
+        vec![11, 6, 0, 0, 1, 0],                   // cc
+        vec![12, 6, 0, 0, 1, 0],                   // ccnew
+        vec![13, 6, 0, 0, 1, 0],                   // ccecho (nameless)
+        [vec![19, 18], vec![0xab; 16]].concat(),   // md5
+        vec![20, 4, 0x12, 7],                      // scps
+        vec![28, 4, 0x81, 0x2d],                   // uto, minutes
+        vec![28, 4, 0x00, 0x2c],                   // uto, seconds
+        vec![29, 8, 1, 2, 0xde, 0xad, 0xbe, 0xef], // tcp-ao
+        vec![29, 3, 1],                            // tcp-ao invalid
+        vec![34, 2],                               // tfo cookie request
+        vec![34, 10, 1, 2, 3, 4, 5, 6, 7, 8],      // tfo cookie
+        vec![34, 5, 1, 2, 3],                      // tfo invalid
+        vec![254, 4, 0xf9, 0x89],                  // exp-tfo cookiereq
+        vec![254, 6, 0x12, 0x34, 0, 0],            // exp other magic
+        vec![99, 5, 1, 2, 3],                      // unknown
+        vec![99, 2],                               // unknown, empty
+        vec![2, 6, 5, 180, 0, 0],                  // mss with [len 6]
+        vec![2, 1],                                // bad length
+        vec![1, 2, 40],                            // length past the header
+        vec![5, 7, 0, 0, 0, 1, 2],                 // invalid sack
+        vec![0, 2, 4, 5, 180],                     // eol ends the list
+        vec![3, 3, 7, 4, 2],                       // wscale, sackOK
     ];
     for (i, o) in options.iter().enumerate() {
         pkts.push(frame(a, b, 43000 + i as u16, 9, 1, 0, 0x02, o, b""));
     }
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("options.pcap");
-    let records: Vec<_> = pkts.iter().enumerate().map(|(i, p)| (1_700_000_000 + i as u32, p.len() as u32, p.clone())).collect();
+    let records: Vec<_> = pkts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (1_700_000_000 + i as u32, p.len() as u32, p.clone()))
+        .collect();
     write_pcap(&f, 1, 65535, &records);
     let exp = tcpdump_lines(&f, None).unwrap();
     assert_eq!(exp.lines().count(), pkts.len());
