@@ -265,6 +265,14 @@ fn ipv4(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
     let total = usize::from(h.total_len());
     if total < hlen {
         d.note = Some(IpNote::BadLen(total as u32));
+        if total != 0 {
+            return Ok(d);
+        }
+        // Total length 0: a TSO/BIG TCP super-packet, whose length is the
+        // frame's. tcpdump prints `bad-len 0`; the segment is still tracked.
+        let end = wire.min(ip.len()).max(hlen);
+        d.tcp_len = (wire.max(hlen) - hlen) as u32;
+        d.tcp = &ip[hlen..end];
         return Ok(d);
     }
     if h.fragments_offset().value() != 0 {
@@ -363,7 +371,7 @@ impl<'a> Decoded<'a> {
     /// The TCP segment, when the fixed header and its options were captured
     /// and the header is sane; `None` for what tcpdump prints as damaged.
     pub fn segment(&self, ts: Timestamp) -> Option<Segment<'a>> {
-        if self.note.is_some() {
+        if self.note.is_some() && self.note != Some(IpNote::BadLen(0)) {
             return None;
         }
         let t = self.tcp;

@@ -949,4 +949,41 @@ mod tests {
         let t = &w.conn.requests()[0].target;
         assert!(t.len() <= 200 && t.starts_with("/é"));
     }
+
+    /// Malformed request lines a server still answered (zeek's methods.pcap,
+    /// which tshark counts): known method, complete head, no body.
+    #[test]
+    fn malformed_request_lines_with_known_methods_count() {
+        for (head, method, target) in [
+            (&b"OPTIONS HTTP/1.1\nHost: a\n\n"[..], "OPTIONS", ""),
+            (b"OPTIONS\nHost: a\n\n", "OPTIONS", ""),
+            (b"GET / HTTP/1.\nHost: a\n\n", "GET", "/"),
+            (
+                b"CCM_POST /HTTP/1.1\r\nHost: a\r\n\r\n",
+                "CCM_POST",
+                "/HTTP/1.1",
+            ),
+        ] {
+            let mut w = Wire::new();
+            w.send(C, head);
+            w.send(S, b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            w.conn.finish(&w.cfg);
+            assert_eq!(
+                w.conn.request_count(),
+                1,
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+            let r = &w.conn.requests()[0];
+            assert_eq!(
+                (r.method.as_str(), r.target.as_str(), r.status),
+                (method, target, Some(400))
+            );
+        }
+        // An unknown first token stays "not HTTP".
+        let mut w = Wire::new();
+        w.send(C, b"BLAH / HTTP/1.1 x\n\n");
+        w.conn.finish(&w.cfg);
+        assert_eq!(w.conn.request_count(), 0);
+    }
 }

@@ -206,8 +206,112 @@ fn parse_request(buf: &[u8]) -> Step<ReqHead> {
         }
         Ok(Status::Partial) => Step::More,
         Err(httparse::Error::TooManyHeaders) => Step::Bad(Bad::TooManyHeaders),
-        Err(_) => Step::Bad(Bad::Syntax),
+        Err(_) => lenient_request(buf),
     }
+}
+
+/// Methods a malformed request line may still start with and be counted
+/// (the registered methods, plus WebDAV and the vendor ones tcpdump and
+/// Wireshark name). A server answers such a request (often with 400), so
+/// the client did send it.
+const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "SEARCH",
+    "REPORT",
+    "CHECKIN",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "MKACTIVITY",
+    "MKWORKSPACE",
+    "UPDATE",
+    "LABEL",
+    "MERGE",
+    "NOTIFY",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "POLL",
+    "BCOPY",
+    "BMOVE",
+    "BDELETE",
+    "BPROPFIND",
+    "BPROPPATCH",
+    "CCM_POST",
+    "RPC_IN_DATA",
+    "RPC_OUT_DATA",
+    "RPC_CONNECT",
+];
+
+/// A request head httparse refuses (e.g. `OPTIONS HTTP/1.1` without a
+/// target, `GET / HTTP/1.`), counted when its first token is a known method
+/// and the head is complete. It has no body: its framing cannot be trusted.
+fn lenient_request(buf: &[u8]) -> Step<ReqHead> {
+    // The method may be all there is on the line (`OPTIONS\n`).
+    let Some(sp) = buf.iter().position(|&c| matches!(c, b' ' | b'\r' | b'\n')) else {
+        return if buf.len() > 16 {
+            Step::Bad(Bad::Syntax)
+        } else {
+            Step::More
+        };
+    };
+    let Ok(method) = std::str::from_utf8(&buf[..sp]) else {
+        return Step::Bad(Bad::Syntax);
+    };
+    if !KNOWN_METHODS.contains(&method) {
+        return Step::Bad(Bad::Syntax);
+    }
+    let Some(eol) = buf.iter().position(|&c| c == b'\n') else {
+        return Step::More;
+    };
+    let line = &buf[(sp + 1).min(eol)..eol];
+    if line
+        .iter()
+        .any(|&c| c != b'\r' && c != b'\t' && !(0x20..0x7f).contains(&c))
+    {
+        return Step::Bad(Bad::Syntax);
+    }
+    let end = match (find(buf, b"\r\n\r\n"), find(buf, b"\n\n")) {
+        (Some(a), Some(b)) => (a + 4).min(b + 2),
+        (Some(a), None) => a + 4,
+        (None, Some(b)) => b + 2,
+        (None, None) => return Step::More,
+    };
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let target = if first.starts_with("HTTP/") {
+        ""
+    } else {
+        first
+    };
+    Step::Done(
+        end,
+        ReqHead {
+            method: method.to_owned(),
+            target: cap_target(target),
+            version: u8::from(!line.contains("HTTP/1.0")),
+            close: false,
+            body: Ok(Body::None),
+        },
+    )
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn parse_response(buf: &[u8]) -> Step<RespHead> {

@@ -431,11 +431,17 @@ impl Conn {
         } else {
             (seg.dst, seg.src, Established, Established)
         };
+        let mut ep = [Endpoint::new(cs), Endpoint::new(ss)];
+        if clean && f.syn() && f.ack() {
+            // The SYN-ACK acknowledges the client's ISN: a SYN that shows up
+            // later in the file (reordered capture) is recognised as that one.
+            ep[0].isn = Some(SeqNum(seg.ack.wrapping_sub(1)));
+        }
         Conn {
             id,
             client,
             server,
-            ep: [Endpoint::new(cs), Endpoint::new(ss)],
+            ep,
             start: seg.ts,
             end: seg.ts,
             saw_syn: false,
@@ -485,7 +491,8 @@ impl Conn {
             // A SYN: the same ISN from the same side is a retransmission.
             if sender == Some(Role::Client) && self.ep[0].isn == isn {
                 return Fit::Same {
-                    syn_retransmit: true,
+                    // Not a retransmission when the SYN-ACK came first in the file.
+                    syn_retransmit: self.saw_syn,
                 };
             }
             // Simultaneous open: the server side's own SYN while the client waits.
@@ -576,8 +583,18 @@ impl Conn {
         };
         let receiver = sender.peer();
         let (si, ri) = (sender.idx(), receiver.idx());
-        let send_ev = send_event(seg, self.ep[ri].fin);
-        let recv_ev = recv_event(seg, self.ep[ri].fin);
+        let (mut send_ev, mut recv_ev) = (
+            send_event(seg, self.ep[ri].fin),
+            recv_event(seg, self.ep[ri].fin),
+        );
+        // RFC 793 §3.9 (SYN-SENT): a RST is acceptable only if it acknowledges
+        // the SYN; any other (e.g. an injected one) is dropped, so it moves nobody.
+        if f.rst()
+            && self.ep[ri].state == EndpointState::SynSent
+            && !(f.ack() && self.ep[ri].isn.is_some_and(|i| SeqNum(seg.ack) == i + 1))
+        {
+            (send_ev, recv_ev) = (Event::Bogus, Event::Bogus);
+        }
         let client_before = self.ep[0].state;
 
         let mut out = Vec::new();
@@ -1205,6 +1222,38 @@ mod tests {
         let r = only(&tr);
         assert_eq!(r.client, addr("10.0.0.1:40000"));
         assert_eq!(r.handshake, Handshake::Partial);
+        assert_eq!((r.client_state, r.server_state), (Established, Established));
+    }
+
+    /// zeek's handshake-reorder.pcap: the SYN-ACK is written before the SYN.
+    #[test]
+    fn syn_after_its_syn_ack_in_the_file_is_the_same_connection() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        let syn = w.build(C, SYN, 0, None);
+        w.send(&mut tr, S, SA, 0);
+        let o = tr.on_segment(&syn).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(1), false));
+        w.send(&mut tr, C, A, 0);
+        assert_eq!(tr.stats().connections, 1);
+        assert_eq!(only(&tr).syn_retransmits, 0);
+    }
+
+    /// zeek's rst-inject-rae.pcap: a RST whose ACK does not acknowledge the
+    /// SYN is not acceptable in SYN-SENT (RFC 793 §3.9) and moves nobody.
+    #[test]
+    fn syn_sent_ignores_a_rst_that_does_not_ack_the_syn() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.send(&mut tr, C, SYN, 0);
+        let bad = seg(w.addr[1], w.addr[0], RA, 0, 1000, 0, 0.5);
+        let o = tr.on_segment(&bad).unwrap();
+        assert!(o.transitions.is_empty());
+        w.send(&mut tr, S, SA, 0);
+        w.send(&mut tr, C, A, 0);
+        let r = only(&tr);
+        assert_eq!(tr.stats().connections, 1);
+        assert_ne!(r.close, Close::Refused);
         assert_eq!((r.client_state, r.server_state), (Established, Established));
     }
 
