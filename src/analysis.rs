@@ -2,7 +2,9 @@
 //! source. It owns no analysis rules of its own; it only moves data between
 //! the stages and collects what `report` renders.
 
-use crate::capture::{CaptureError, FileSource, Packet};
+use crate::capture::{
+    CaptureError, FileSource, LiveCapture, LiveConfig, LiveEvent, LiveStats, Packet,
+};
 use crate::cli::{AnalysisArgs, Format};
 use crate::decode::{self, Skip};
 use crate::http::{HttpConfig, HttpConn};
@@ -36,6 +38,7 @@ pub struct Outcome {
     pub link_type: String,
     pub last_ts: Option<crate::capture::Timestamp>,
     pub summary: Option<Summary>,
+    pub live_stats: Option<LiveStats>,
 }
 
 /// Per-connection HTTP state, kept beside the tracker's table.
@@ -364,7 +367,6 @@ pub fn live(
     out: &mut dyn Write,
     status: &mut dyn Write,
 ) -> Result<Outcome, RunError> {
-    use crate::capture::{LiveCapture, LiveConfig, LiveEvent};
     let cfg = LiveConfig {
         interface: args.interface.clone(),
         filter: crate::capture::filter_expression(
@@ -390,9 +392,20 @@ pub fn live(
     let stop = cap.stop_handle();
     // Ctrl-C and SIGTERM end the capture, not the process: the summary follows.
     let _ = ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::Relaxed));
-    let mut an = Analyzer::new(&args.analysis, &format!("live:{}", cap.interface), "");
+    analyse_live(&cap, &args.analysis, out, status)
+}
+
+/// Runs the analysis over a started live capture until it stops, then
+/// prints the report and libpcap's counts (as tcpdump does, on `status`).
+pub fn analyse_live(
+    cap: &LiveCapture,
+    args: &AnalysisArgs,
+    out: &mut dyn Write,
+    status: &mut dyn Write,
+) -> Result<Outcome, RunError> {
+    let mut an = Analyzer::new(args, &format!("live:{}", cap.interface), cap.link_name());
     let mut end_error = None;
-    let mut stats = Default::default();
+    let mut stats = LiveStats::default();
     while let Some(ev) = cap.recv() {
         match ev {
             LiveEvent::Packet(p) => {
@@ -408,15 +421,15 @@ pub fn live(
     }
     an.finish(out)?;
     out.flush()?;
-    let s: crate::capture::LiveStats = stats;
-    writeln!(status, "{} packets captured", s.captured)?;
-    writeln!(status, "{} packets received by filter", s.received)?;
-    writeln!(status, "{} packets dropped by kernel", s.dropped)?;
-    if s.if_dropped > 0 {
-        writeln!(status, "{} packets dropped by interface", s.if_dropped)?;
+    writeln!(status, "{} packets captured", stats.captured)?;
+    writeln!(status, "{} packets received by filter", stats.received)?;
+    writeln!(status, "{} packets dropped by kernel", stats.dropped)?;
+    if stats.if_dropped > 0 {
+        writeln!(status, "{} packets dropped by interface", stats.if_dropped)?;
     }
+    an.outcome.live_stats = Some(stats);
     match end_error {
         Some(e) => Err(RunError::Capture(e)),
-        None => Ok(an.outcome),
+        None => Ok(std::mem::take(&mut an.outcome)),
     }
 }

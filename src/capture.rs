@@ -421,6 +421,7 @@ pub struct LiveConfig {
 /// A live capture running on its own thread.
 pub struct LiveCapture {
     pub link: LinkType,
+    link_name: String,
     pub interface: String,
     status: String,
     rx: std::sync::mpsc::Receiver<LiveEvent>,
@@ -552,12 +553,18 @@ impl LiveCapture {
             .map_err(|e| CaptureError::Live { reason: format!("cannot start the capture thread: {e}") })?;
         Ok(LiveCapture {
             link,
+            link_name,
             interface: name,
             status,
             rx,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// libpcap's name for the link type, e.g. `EN10MB`.
+    pub fn link_name(&self) -> &str {
+        &self.link_name
     }
 
     /// tcpdump's `listening on …` line.

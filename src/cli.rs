@@ -35,6 +35,11 @@ pub enum Command {
         after_help = "Scenarios:\n  no-drain      10 requests, response body never read: one connection each\n  drain         body read to the end: one connection for all\n  pool-small    10 workers, idle pool 2: churn\n  pool-large    10 workers, idle pool 10: 10 connections\n  client-close  requests say Connection: close\n  server-limit  server closes after N requests per connection\n  http10        HTTP/1.0 without keep-alive\n\nExamples:\n  connscope gen --scenario no-drain\n  connscope gen --scenario pool-small --port 8081\n  connscope gen --serve-only --port 8080            then point your own client at it\n  sudo connscope live -i lo --port 8080 &  connscope gen --scenario drain"
     )]
     Gen(crate::gen::GenArgs),
+    /// Run every generator scenario while capturing on lo, and compare them side by side
+    #[command(
+        after_help = "Examples:\n  sudo connscope demo                         all scenarios, ports 8080..8086\n  sudo connscope demo --port 28080 --scenario no-drain,drain\n\nWithout capture rights the table shows the server's own counts and says how to rerun."
+    )]
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod demo;
 pub mod diagnosis;
 pub mod gen;
 pub mod http;

@@ -46,6 +46,13 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 failed = true;
             }
         },
+        Command::Demo(args) => {
+            if let Err(e) = connscope::demo::run(&args, &mut out) {
+                out.flush()?;
+                eprintln!("connscope: error: {e:#}");
+                failed = true;
+            }
+        }
         Command::Gen(args) => {
             if let Err(e) = connscope::gen::run(&args, &mut out) {
                 out.flush()?;
