@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 BIN := target/release/connscope
-EXAMPLE ?= fixtures/http-keepalive-8080.pcap
+EXAMPLE ?= fixtures/gen-no-drain.pcap
 
 .PHONY: all deps build example test lint clean
 
