@@ -5,10 +5,13 @@
 use crate::capture::{
     CaptureError, FileSource, LiveCapture, LiveConfig, LiveEvent, LiveStats, Packet,
 };
+use crate::cli::LadderSel;
 use crate::cli::{AnalysisArgs, Format};
 use crate::decode::{self, Skip};
 use crate::http::{HttpConfig, HttpConn};
+use crate::report::model::{Ladder, LadderEvent};
 use crate::report::{self, line::LineRenderer, model::ConnReport, model::Summary};
+use crate::track::Role;
 use crate::track::{ConnId, ConnRecord, TrackConfig, Tracker};
 use rustc_hash::FxHashMap;
 use std::io::Write;
@@ -50,6 +53,18 @@ struct HttpSlot {
     hinted: bool,
 }
 
+/// Segments kept for ladder diagrams, per connection.
+struct LadderLog {
+    events: Vec<(std::net::SocketAddr, LadderEvent)>,
+    /// First sequence number seen from each endpoint (ISN for a SYN).
+    base: Vec<(std::net::SocketAddr, u32)>,
+    dropped: u64,
+}
+
+/// Most connections and events per connection kept for `--ladder all`/`--html`.
+const LADDER_MAX_CONNS: usize = 200;
+const LADDER_MAX_EVENTS: usize = 2000;
+
 /// One source's analysis state, fed packet by packet.
 pub struct Analyzer<'o> {
     args: &'o AnalysisArgs,
@@ -61,6 +76,8 @@ pub struct Analyzer<'o> {
     ended: Vec<ConnReport>,
     totals: Totals,
     source: String,
+    ladders: FxHashMap<ConnId, LadderLog>,
+    done_ladders: Vec<Ladder>,
     pub outcome: Outcome,
 }
 
@@ -89,6 +106,8 @@ impl<'o> Analyzer<'o> {
             ended: Vec::new(),
             totals: Totals::default(),
             source: source.to_string(),
+            ladders: FxHashMap::default(),
+            done_ladders: Vec::new(),
             outcome: Outcome {
                 link_type: link_type.to_string(),
                 ..Default::default()
@@ -150,6 +169,9 @@ impl<'o> Analyzer<'o> {
 
     fn on_segment(&mut self, seg: &crate::decode::Segment<'_>) -> Option<crate::track::Observed> {
         let o = self.tracker.on_segment(seg)?;
+        if self.wants_ladder(o.conn) {
+            self.log_ladder(&o, seg);
+        }
         let f = seg.flags;
         if seg.payload_len > 0 || f.syn() || self.http.contains_key(&o.conn) {
             let side0 = seg.src.min(seg.dst);
@@ -187,6 +209,65 @@ impl<'o> Analyzer<'o> {
         Some(o)
     }
 
+    fn wants_ladder(&self, id: ConnId) -> bool {
+        match self.args.ladder {
+            Some(LadderSel::One(n)) => id.0 == n,
+            Some(LadderSel::All) => true,
+            None => self.args.html.is_some(),
+        }
+    }
+
+    fn log_ladder(&mut self, o: &crate::track::Observed, seg: &crate::decode::Segment<'_>) {
+        if !self.ladders.contains_key(&o.conn)
+            && self.ladders.len() + self.done_ladders.len() >= LADDER_MAX_CONNS
+        {
+            return;
+        }
+        let log = self.ladders.entry(o.conn).or_insert_with(|| LadderLog {
+            events: Vec::new(),
+            base: Vec::new(),
+            dropped: 0,
+        });
+        if log.events.len() >= LADDER_MAX_EVENTS {
+            log.dropped += 1;
+            return;
+        }
+        let base_of =
+            |log: &mut LadderLog, a: std::net::SocketAddr, first: Option<u32>| -> Option<u32> {
+                if let Some((_, b)) = log.base.iter().find(|(x, _)| *x == a) {
+                    return Some(*b);
+                }
+                let b = first?;
+                log.base.push((a, b));
+                Some(b)
+            };
+        let f = seg.flags;
+        let own = base_of(log, seg.src, Some(seg.seq)).unwrap_or(seg.seq);
+        // The peer's first sequence number: known from its own packets, or
+        // from our ACK of its SYN (ack - 1) when it has not sent yet.
+        let peer = if f.ack() {
+            base_of(log, seg.dst, f.syn().then(|| seg.ack.wrapping_sub(1)))
+        } else {
+            None
+        };
+        let http = http_first_line(seg.payload);
+        log.events.push((
+            seg.src,
+            LadderEvent {
+                ts: seg.ts,
+                from: o.from,
+                flags: f,
+                rel_seq: seg.seq.wrapping_sub(own),
+                rel_ack: f
+                    .ack()
+                    .then(|| peer.map(|p| seg.ack.wrapping_sub(p)).unwrap_or(seg.ack)),
+                len: seg.payload_len,
+                http,
+                transitions: o.transitions.clone(),
+            },
+        ));
+    }
+
     /// Turns connections the tracker says are over into reports (streamed
     /// out with ndjson), releasing their HTTP state.
     fn collect_ended(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -205,6 +286,32 @@ impl<'o> Analyzer<'o> {
     }
 
     fn conn_report(&mut self, record: ConnRecord) -> ConnReport {
+        let rep = self.conn_report_inner(record);
+        if let Some(log) = self.ladders.remove(&rep.record.id) {
+            let client = rep.record.client;
+            let events = log
+                .events
+                .into_iter()
+                .map(|(src, mut e)| {
+                    e.from = if src == client {
+                        Role::Client
+                    } else {
+                        Role::Server
+                    };
+                    e
+                })
+                .collect();
+            self.done_ladders.push(Ladder {
+                conn: rep.clone(),
+                events,
+                dropped_events: log.dropped,
+                time_wait_secs: self.args.time_wait,
+            });
+        }
+        rep
+    }
+
+    fn conn_report_inner(&mut self, record: ConnRecord) -> ConnReport {
         let mut rep = ConnReport {
             http_requests: 0,
             http_responses: 0,
@@ -261,6 +368,12 @@ impl<'o> Analyzer<'o> {
         self.ended.sort_by_key(|r| r.record.id);
         let summary = self.summary();
         self.outcome.summary = Some(summary.clone());
+        if let Some(path) = &self.args.html {
+            self.done_ladders.sort_by_key(|l| l.conn.record.id);
+            let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+            report::html::write_html(&mut f, &summary, &self.ended, &self.done_ladders)?;
+            f.flush()?;
+        }
         if self.args.no_summary {
             return Ok(());
         }
@@ -270,7 +383,34 @@ impl<'o> Analyzer<'o> {
                     writeln!(out)?;
                 }
                 report::table::write_table(out, &self.ended, table_width())?;
-                report::table::write_summary(out, &summary)
+                report::table::write_summary(out, &summary)?;
+                self.done_ladders.sort_by_key(|l| l.conn.record.id);
+                if self.args.ladder.is_some() {
+                    if let (Some(LadderSel::One(n)), true) =
+                        (self.args.ladder, self.done_ladders.is_empty())
+                    {
+                        writeln!(
+                            out,
+                            "\nno connection #{n} in this capture (ids run 1 to {})",
+                            self.ended.len()
+                        )?;
+                    }
+                    for l in &self.done_ladders {
+                        writeln!(out)?;
+                        report::ladder::write_ladder(out, l, table_width(), self.args.ascii)?;
+                    }
+                }
+                if self.args.timeline {
+                    writeln!(out)?;
+                    report::timeline::write_timeline(
+                        out,
+                        &self.ended,
+                        &summary,
+                        table_width(),
+                        self.args.ascii,
+                    )?;
+                }
+                Ok(())
             }
             Format::Json => report::json::write_json(out, &summary, &self.ended),
             Format::Ndjson => report::json::write_ndjson_totals(out, &summary),
@@ -305,6 +445,22 @@ impl<'o> Analyzer<'o> {
         s.diagnosis = crate::diagnosis::diagnose(&s, &self.ended);
         s
     }
+}
+
+/// The HTTP request or status line a payload starts with (for the ladder).
+fn http_first_line(p: &[u8]) -> Option<String> {
+    let end = p.iter().take(120).position(|&c| c == b'\r' || c == b'\n')?;
+    let line = &p[..end];
+    if !line.iter().all(|c| (0x20..0x7f).contains(c)) {
+        return None;
+    }
+    let s = std::str::from_utf8(line).ok()?;
+    let is_status = s.starts_with("HTTP/1.");
+    let is_request =
+        s.split(' ').next().is_some_and(|m| {
+            !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        }) && s.contains(" HTTP/");
+    (is_status || is_request).then(|| s.to_string())
 }
 
 /// The table's width: the terminal's when it is one, else 100 columns.

@@ -98,6 +98,37 @@ pub struct AnalysisArgs {
     /// Most connections tracked at once; past it new connections are counted and skipped
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
+    /// Sequence diagram of connection ID (a number from the table), or `all` for small captures
+    #[arg(long, value_name = "ID|all")]
+    pub ladder: Option<LadderSel>,
+    /// All connections over time: requests, close, TIME-WAIT tail, and counts below
+    #[arg(long)]
+    pub timeline: bool,
+    /// ASCII instead of Unicode box drawing in --ladder and --timeline
+    #[arg(long)]
+    pub ascii: bool,
+    /// Also write a self-contained HTML report (table, timeline, ladders, diagnosis) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// Which connections get a ladder diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LadderSel {
+    One(u64),
+    All,
+}
+
+impl std::str::FromStr for LadderSel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(LadderSel::All);
+        }
+        s.parse::<u64>()
+            .map(LadderSel::One)
+            .map_err(|_| format!("'{s}' is not a connection id (a number from the table) or 'all'"))
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

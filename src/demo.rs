@@ -41,6 +41,10 @@ fn analysis_args(port: u16) -> AnalysisArgs {
         format: Format::Table,
         time_wait: 60.0,
         max_connections: 1_000_000,
+        ladder: None,
+        timeline: false,
+        ascii: false,
+        html: None,
     }
 }
 

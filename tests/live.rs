@@ -241,15 +241,35 @@ fn demo_rows_agree_with_server_and_kernel() {
         return;
     }
     let base = 20000 + (std::process::id() % 20000) as u16;
-    let o = Command::new(bin()).args(["demo", "--port", &base.to_string()]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["demo", "--port", &base.to_string()])
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut seen = 0;
     for s in Scenario::all() {
-        let row = out.lines().find(|l| l.split_whitespace().next() == Some(s.name())).unwrap_or_else(|| panic!("no row for {}: {out}", s.name()));
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(s.name()))
+            .unwrap_or_else(|| panic!("no row for {}: {out}", s.name()));
         let w: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(w[2], w[3], "{}: server vs capture connections: {row}", s.name());
-        assert_eq!(w[4], w[5], "{}: TIME-WAIT capture vs kernel: {row}", s.name());
+        assert_eq!(
+            w[2],
+            w[3],
+            "{}: server vs capture connections: {row}",
+            s.name()
+        );
+        assert_eq!(
+            w[4],
+            w[5],
+            "{}: TIME-WAIT capture vs kernel: {row}",
+            s.name()
+        );
         seen += 1;
     }
     assert_eq!(seen, 7);

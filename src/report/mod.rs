@@ -5,8 +5,11 @@
 //! - `table`: the flow summary table and headline.
 //! - `json`: JSON, NDJSON and CSV with DESIGN.md's field names.
 
+pub mod html;
 pub mod json;
+pub mod ladder;
 pub mod line;
 pub mod model;
 mod mptcp;
 pub mod table;
+pub mod timeline;

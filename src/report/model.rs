@@ -1,8 +1,10 @@
 //! The report's data: what the driver hands to the renderers. Plain values
 //! gathered from `track` and `http`; nothing here decides anything.
 
+use crate::capture::Timestamp;
+use crate::decode::TcpFlags;
 use crate::http::{Protocol, Request};
-use crate::track::{ConnRecord, TrackStats};
+use crate::track::{ConnRecord, Role, TrackStats, Transition};
 
 /// One connection, as every output format shows it.
 #[derive(Clone, Debug)]
@@ -57,4 +59,34 @@ impl Summary {
             if self.connections == 1 { "" } else { "s" },
         )
     }
+}
+
+/// One segment of a connection, for the ladder diagram.
+#[derive(Clone, Debug)]
+pub struct LadderEvent {
+    pub ts: Timestamp,
+    /// Who sent it.
+    pub from: Role,
+    pub flags: TcpFlags,
+    /// Sequence number relative to the sender's first (ISN = 0).
+    pub rel_seq: u32,
+    /// Acknowledgment relative to the receiver's first sequence number (when ACK is set).
+    pub rel_ack: Option<u32>,
+    /// Payload length on the wire.
+    pub len: u32,
+    /// The HTTP request or status line the segment starts with, if any.
+    pub http: Option<String>,
+    /// State changes this segment caused, sender's first.
+    pub transitions: Vec<Transition>,
+}
+
+/// Everything the ladder of one connection shows.
+#[derive(Clone, Debug)]
+pub struct Ladder {
+    pub conn: ConnReport,
+    pub events: Vec<LadderEvent>,
+    /// Events not kept (the per-connection cap was reached).
+    pub dropped_events: u64,
+    /// The 2MSL assumed, to label the TIME-WAIT end.
+    pub time_wait_secs: f64,
 }
