@@ -441,8 +441,10 @@ impl<'o> Analyzer<'o> {
             payload_cut: p.payload_cut,
             track,
             diagnosis: Vec::new(),
+            findings: Vec::new(),
         };
-        s.diagnosis = crate::diagnosis::diagnose(&s, &self.ended);
+        s.findings = crate::diagnosis::findings(&s, &self.ended);
+        s.diagnosis = s.findings.iter().map(|f| f.detail.clone()).collect();
         s
     }
 }

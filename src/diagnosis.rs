@@ -1,79 +1,403 @@
-//! Diagnosis: plain-language findings derived from the tracked facts.
-//! Decides what to say; `report` only prints it.
+//! Diagnosis: plain-language findings derived from the tracked facts, each
+//! naming the connections and the evidence behind it. This module decides
+//! what to say; `report` only prints it.
 
 use crate::report::model::{ConnReport, Summary};
-use crate::track::Close;
+use crate::track::{Close, Role};
 
-/// Findings, most important first.
-pub fn diagnose(s: &Summary, conns: &[ConnReport]) -> Vec<String> {
-    let mut d = Vec::new();
+/// Linux's default ephemeral port range (net.ipv4.ip_local_port_range).
+const EPHEMERAL_PORTS: f64 = (60999 - 32768 + 1) as f64;
+
+/// Why connections were (not) reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    BodyNotRead,
+    ClientConnectionClose,
+    ServerConnectionClose,
+    KeepAliveLimit,
+    Http10,
+    PoolChurn,
+    IdleTimeout,
+    Healthy,
+    Refused,
+    SynRetries,
+    TimeWait,
+    NoHttp,
+    PayloadCut,
+    Capped,
+}
+
+/// One finding: a few words for tables, and the full sentence with evidence.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub cause: Cause,
+    pub short: String,
+    pub detail: String,
+}
+
+/// `#1–#3, #7` style list of connection ids.
+fn ids(conns: &[&ConnReport]) -> String {
+    let mut v: Vec<u64> = conns.iter().map(|c| c.record.id.0).collect();
+    v.sort_unstable();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i {
+            format!("#{}–#{}", v[i], v[j])
+        } else {
+            format!("#{}", v[i])
+        });
+        i = j + 1;
+    }
+    if parts.len() > 8 {
+        let n = parts.len();
+        parts.truncate(8);
+        parts.push(format!("… ({n} ranges)"));
+    }
+    parts.join(", ")
+}
+
+/// Most connections open at the same moment (from first to last packet).
+fn peak_open(conns: &[ConnReport]) -> usize {
+    let mut ev: Vec<(i128, i32)> = Vec::with_capacity(conns.len() * 2);
+    for c in conns {
+        let ns =
+            |t: crate::capture::Timestamp| i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos);
+        ev.push((ns(c.record.start), 1));
+        ev.push((ns(c.record.end), -1));
+    }
+    ev.sort();
+    let (mut cur, mut peak) = (0i32, 0i32);
+    for (_, d) in ev {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    peak.max(0) as usize
+}
+
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, x) if x != 11 => "st",
+        (2, x) if x != 12 => "nd",
+        (3, x) if x != 13 => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The findings for one source, most important first.
+pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    macro_rules! add {
+        ($cause:expr, $short:expr, $detail:expr $(,)?) => {
+            out.push(Finding {
+                cause: $cause,
+                short: $short,
+                detail: $detail,
+            })
+        };
+    }
     if s.payload_cut > 0 {
-        d.push(format!(
-            "{} TCP packets had their payload cut by the capture's snapshot length: requests in the missing bytes cannot be counted; capture with a larger snaplen (tcpdump -s 0)",
-            s.payload_cut
-        ));
+        add!(
+            Cause::PayloadCut,
+            "payload cut by snaplen".into(),
+            format!("{} TCP packets had their payload cut by the capture's snapshot length: requests in the missing bytes cannot be counted; capture with a larger snaplen (tcpdump -s 0)", s.payload_cut),
+        );
     }
     let http: Vec<&ConnReport> = conns.iter().filter(|c| c.http_requests > 0).collect();
-    if http.is_empty() {
-        if s.connections > 0 {
-            d.push(format!(
-                "no HTTP/1.x requests seen in {} TCP connection(s)",
-                s.connections
-            ));
-        }
-        return d;
+    if http.is_empty() && s.connections > 0 && s.payload_cut == 0 {
+        add!(
+            Cause::NoHttp,
+            "no HTTP/1.x".into(),
+            format!(
+                "no HTTP/1.x requests seen in {}",
+                plural(s.connections as usize, "TCP connection", "TCP connections")
+            )
+        );
     }
-    let one_each = http.iter().filter(|c| c.http_requests == 1).count();
-    if http.len() > 1 && one_each == http.len() {
-        let client_closed = http
-            .iter()
-            .filter(|c| matches!(c.record.close, Close::Client | Close::ResetByClient))
-            .count();
-        let resets = http
-            .iter()
-            .filter(|c| c.record.close == Close::ResetByClient)
-            .count();
-        let asked = http.iter().filter(|c| c.client_asked_close).count();
-        let server_close = http
-            .iter()
-            .filter(|c| c.server_said_close || c.record.close == Close::Server)
-            .count();
-        let http10 = http.iter().filter(|c| c.http10).count();
-        if http10 == http.len() {
-            d.push(format!("every connection carried one HTTP/1.0 request: HTTP/1.0 closes the connection after each response unless keep-alive is negotiated ({} connections)", http.len()));
-        } else if asked > 0 {
-            d.push(format!("{asked} request(s) carried `Connection: close`: the client asked for a new connection each time"));
-        } else if resets > 0 {
-            d.push(format!("every connection carried one request and {resets} were reset by the client right after the response: the response body was not read to the end, so the client could not reuse the connection"));
-        } else if server_close > 0 && client_closed == 0 {
-            d.push(format!("every connection carried one request and the server closed it ({server_close} connections): the server does not keep connections alive"));
-        } else {
-            d.push(format!("every connection carried a single request ({} connections): no connection was reused", http.len()));
-        }
-    } else if http.len() == 1 && http[0].http_requests > 1 {
-        d.push(format!(
-            "all {} requests reused one connection: keep-alive works",
-            http[0].http_requests
-        ));
-    } else {
-        let reused = http.iter().filter(|c| c.http_requests > 1).count();
-        d.push(format!(
-            "{reused} of {} HTTP connections carried more than one request",
-            http.len()
-        ));
+    if !http.is_empty() {
+        let mut found = Vec::new();
+        reuse_findings(&http, conns, &mut |cause, short, detail| {
+            found.push(Finding {
+                cause,
+                short,
+                detail,
+            })
+        });
+        out.extend(found);
+    }
+    let refused: Vec<&ConnReport> = conns
+        .iter()
+        .filter(|c| c.record.close == Close::Refused)
+        .collect();
+    if !refused.is_empty() {
+        add!(
+            Cause::Refused,
+            format!("{} refused", refused.len()),
+            format!(
+                "{} refused (SYN answered by RST: nothing listening on that port): {}",
+                plural(
+                    refused.len(),
+                    "connection attempt was",
+                    "connection attempts were"
+                ),
+                ids(&refused)
+            ),
+        );
+    }
+    let retried: Vec<&ConnReport> = conns
+        .iter()
+        .filter(|c| c.record.syn_retransmits > 0)
+        .collect();
+    if !retried.is_empty() {
+        let n: u32 = retried.iter().map(|c| c.record.syn_retransmits).sum();
+        add!(
+            Cause::SynRetries,
+            format!("{n} SYN retries"),
+            format!("{n} retransmitted SYN/SYN-ACK on {}: the handshake had to be retried (a full listen backlog, loss, or a firewall): {}", plural(retried.len(), "connection", "connections"), ids(&retried)),
+        );
     }
     let tw = s.track.time_wait_entered;
     if tw[0] + tw[1] > 0 {
-        let holder = if tw[0] >= tw[1] { "clients" } else { "servers" };
-        d.push(format!("{} endpoints entered TIME-WAIT ({} client, {} server; peak {} at once): the {holder} closed first and hold the TIME-WAIT sockets", tw[0] + tw[1], tw[0], tw[1], s.track.time_wait_peak));
-    }
-    if s.track.refused > 0 {
-        d.push(format!("{} connection attempt(s) were refused (SYN answered by RST): nothing listening on that port", s.track.refused));
-    }
-    if s.capped {
-        d.push(
-            "the --max-connections cap was reached: later connections were not tracked".to_string(),
+        let span = conns
+            .iter()
+            .map(|c| c.record.end)
+            .max()
+            .zip(conns.iter().map(|c| c.record.start).min())
+            .map(|(e, b)| e.seconds_since(b))
+            .unwrap_or(0.0);
+        let holder = if tw[0] >= tw[1] { "client" } else { "server" };
+        let mut detail = format!(
+            "{} TIME-WAIT ({} client, {} server; peak {} at once, {} still in TIME-WAIT at the end): the {holder} side closed first, so it holds the TIME-WAIT sockets",
+            plural((tw[0] + tw[1]) as usize, "endpoint entered", "endpoints entered"),
+            tw[0],
+            tw[1],
+            s.track.time_wait_peak,
+            s.track.time_wait_at_end
+        );
+        // Only for churn: a rate projected from a few reused connections says nothing.
+        let churn = out.iter().any(|f| {
+            matches!(
+                f.cause,
+                Cause::BodyNotRead
+                    | Cause::PoolChurn
+                    | Cause::ClientConnectionClose
+                    | Cause::Http10
+                    | Cause::ServerConnectionClose
+            )
+        });
+        if churn && tw[0] > 0 && span > 0.0 && s.connections > 1 {
+            let rate = s.connections as f64 / span;
+            let steady = rate * 60.0;
+            detail.push_str(&format!(
+                "; at this rate ({rate:.1} new connections/s) a client holds about {steady:.0} sockets in TIME-WAIT toward one server port; Linux's {EPHEMERAL_PORTS:.0} ephemeral ports run out above {:.0} new connections/s",
+                EPHEMERAL_PORTS / 60.0
+            ));
+        }
+        add!(
+            Cause::TimeWait,
+            format!("TIME-WAIT {} client, {} server", tw[0], tw[1]),
+            detail
         );
     }
-    d
+    if s.capped {
+        add!(
+            Cause::Capped,
+            "connection cap reached".into(),
+            "the --max-connections cap was reached: later connections were not tracked".into()
+        );
+    }
+    out
+}
+
+/// Why the HTTP connections were, or were not, reused.
+fn reuse_findings(
+    http: &[&ConnReport],
+    all: &[ConnReport],
+    add: &mut impl FnMut(Cause, String, String),
+) {
+    let total: u64 = http.iter().map(|c| c.http_requests).sum();
+    let single: Vec<&ConnReport> = http
+        .iter()
+        .copied()
+        .filter(|c| c.http_requests == 1)
+        .collect();
+    let by = |f: &dyn Fn(&ConnReport) -> bool| -> Vec<&ConnReport> {
+        http.iter().copied().filter(|c| f(c)).collect()
+    };
+    let mut explained = false;
+
+    let http10 = by(&|c| c.http10 && c.requests.iter().all(|r| r.version == 0));
+    if !http10.is_empty() {
+        explained = true;
+        add(
+            Cause::Http10,
+            "HTTP/1.0 without keep-alive".into(),
+            format!("{} carried HTTP/1.0 requests without keep-alive, which end the connection after each response: {}", plural(http10.len(), "connection", "connections"), ids(&http10)),
+        );
+    }
+    let asked = by(&|c| c.client_asked_close);
+    if !asked.is_empty() {
+        explained = true;
+        add(
+            Cause::ClientConnectionClose,
+            "client sent Connection: close".into(),
+            format!("the client sent `Connection: close` on {}, asking the server to end each connection after its response: {}", plural(asked.len(), "connection", "connections"), ids(&asked)),
+        );
+    }
+    // The server said close on its own (the request did not ask for it).
+    let server_close = by(&|c| {
+        !c.client_asked_close
+            && !c.http10
+            && c.requests
+                .iter()
+                .any(|r| r.response_close && r.version == 1)
+    });
+    if !server_close.is_empty() {
+        explained = true;
+        let counts: Vec<u64> = server_close.iter().map(|c| c.http_requests).collect();
+        let n = counts[0];
+        if n > 1 && counts.iter().all(|&k| k == n) {
+            add(
+                Cause::KeepAliveLimit,
+                format!("server closes after {n} requests"),
+                format!("the server answered the {} request on each connection with `Connection: close` and closed it: a keep-alive request limit of {n} ({}: {})", ordinal(n), plural(server_close.len(), "connection", "connections"), ids(&server_close)),
+            );
+        } else {
+            add(
+                Cause::ServerConnectionClose,
+                "server sent Connection: close".into(),
+                format!(
+                    "the server sent `Connection: close` on {} without being asked: {}",
+                    plural(server_close.len(), "connection", "connections"),
+                    ids(&server_close)
+                ),
+            );
+        }
+    }
+    let reset = by(&|c| c.record.close == Close::ResetByClient && c.http_requests == 1);
+    if !explained && !reset.is_empty() && reset.len() * 2 >= single.len().max(1) {
+        explained = true;
+        add(
+            Cause::BodyNotRead,
+            "response body not read".into(),
+            format!(
+                "{} carried one request and was reset by the client right after the response: the response body was not read to the end, so the client could not reuse the connection: {}",
+                if reset.len() == 1 { "the connection".to_string() } else { format!("each of {} connections", reset.len()) },
+                ids(&reset)
+            ),
+        );
+    }
+    let idle = by(&|c| {
+        c.record.close == Close::Server
+            && !c.server_said_close
+            && !c.http10
+            && c.requests
+                .last()
+                .zip(c.record.first_fin)
+                .is_some_and(|(r, (who, t))| who == Role::Server && t.seconds_since(r.time) >= 1.0)
+    });
+    if !explained && !idle.is_empty() {
+        explained = true;
+        add(
+            Cause::IdleTimeout,
+            "server closed idle connections".into(),
+            format!("the server closed {} after it sat idle (its FIN came ≥ 1 s after the last request, without `Connection: close`): an idle timeout: {}", plural(idle.len(), "connection", "connections"), ids(&idle)),
+        );
+    }
+    let peak = peak_open(all);
+    let client_closed = by(&|c| c.record.close == Close::Client);
+    if !explained
+        && http.len() as f64 > peak as f64 * 1.5
+        && client_closed.len() * 2 >= http.len()
+        && peak > 1
+    {
+        explained = true;
+        add(
+            Cause::PoolChurn,
+            "idle pool smaller than concurrency".into(),
+            format!(
+                "{} connections for at most {peak} requests in flight at once, {} of them closed by the client while others were opening: the client's idle pool is smaller than its concurrency, so it keeps closing and reopening connections (churn): {}",
+                http.len(),
+                client_closed.len(),
+                ids(&client_closed)
+            ),
+        );
+    }
+    if !explained && !single.is_empty() && single.len() == http.len() && http.len() > 1 {
+        explained = true;
+        add(
+            Cause::ClientConnectionClose,
+            "one request per connection".into(),
+            format!("every connection carried a single request ({}) and no header asked for it: the client opens a new connection per request", ids(&single)),
+        );
+    }
+    if !explained && total == 1 {
+        explained = true;
+        add(
+            Cause::Healthy,
+            "single request".into(),
+            format!(
+                "one request on one connection ({}): nothing to reuse",
+                ids(http)
+            ),
+        );
+    }
+    if !explained {
+        let per = total as f64 / http.len() as f64;
+        add(
+            Cause::Healthy,
+            "keep-alive works".into(),
+            format!(
+                "keep-alive works: {} over {} ({per:.1} per connection, at most {peak} open at once); connections were reused",
+                plural(total as usize, "request", "requests"),
+                plural(http.len(), "connection", "connections")
+            ),
+        );
+    }
+}
+
+impl Cause {
+    /// The stable name in JSON (`findings[].cause`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::BodyNotRead => "body-not-read",
+            Cause::ClientConnectionClose => "client-connection-close",
+            Cause::ServerConnectionClose => "server-connection-close",
+            Cause::KeepAliveLimit => "keep-alive-limit",
+            Cause::Http10 => "http10",
+            Cause::PoolChurn => "pool-churn",
+            Cause::IdleTimeout => "idle-timeout",
+            Cause::Healthy => "healthy-reuse",
+            Cause::Refused => "refused",
+            Cause::SynRetries => "syn-retries",
+            Cause::TimeWait => "time-wait",
+            Cause::NoHttp => "no-http",
+            Cause::PayloadCut => "payload-cut",
+            Cause::Capped => "capped",
+        }
+    }
+
+    /// Causes that explain reuse (or its absence), as opposed to side facts.
+    pub fn is_reuse_cause(self) -> bool {
+        matches!(
+            self,
+            Cause::BodyNotRead
+                | Cause::ClientConnectionClose
+                | Cause::ServerConnectionClose
+                | Cause::KeepAliveLimit
+                | Cause::Http10
+                | Cause::PoolChurn
+                | Cause::IdleTimeout
+                | Cause::Healthy
+        )
+    }
 }

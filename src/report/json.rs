@@ -57,6 +57,13 @@ pub fn totals(s: &Summary) -> Value {
     })
 }
 
+fn findings(s: &Summary) -> Value {
+    s.findings
+        .iter()
+        .map(|f| json!({"cause": f.cause.name(), "short": f.short, "detail": f.detail}))
+        .collect()
+}
+
 fn packets(s: &Summary) -> Value {
     json!({"total": s.packets_total, "tcp": s.packets_tcp, "skipped": s.packets_skipped})
 }
@@ -70,6 +77,7 @@ pub fn write_json(out: &mut dyn Write, s: &Summary, conns: &[ConnReport]) -> io:
         "totals": totals(s),
         "connections": conns.iter().map(connection).collect::<Vec<_>>(),
         "diagnosis": s.diagnosis,
+        "findings": findings(s),
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
@@ -85,7 +93,7 @@ pub fn write_ndjson_conn(out: &mut dyn Write, source: &str, c: &ConnReport) -> i
 
 /// The final NDJSON line.
 pub fn write_ndjson_totals(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
-    let v = json!({"source": s.source, "packets": packets(s), "totals": totals(s), "diagnosis": s.diagnosis});
+    let v = json!({"source": s.source, "packets": packets(s), "totals": totals(s), "diagnosis": s.diagnosis, "findings": findings(s)});
     serde_json::to_writer(&mut *out, &v)?;
     writeln!(out)
 }

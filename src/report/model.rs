@@ -41,6 +41,8 @@ pub struct Summary {
     /// TCP packets whose payload was cut by the snapshot length.
     pub payload_cut: u64,
     pub diagnosis: Vec<String>,
+    /// The same findings with their cause and a few-word form.
+    pub findings: Vec<crate::diagnosis::Finding>,
 }
 
 impl Summary {
