@@ -383,7 +383,7 @@ impl<'o> Analyzer<'o> {
                     writeln!(out)?;
                 }
                 report::table::write_table(out, &self.ended, table_width())?;
-                report::table::write_summary(out, &summary)?;
+                report::table::write_summary(out, &summary, self.args.use_color())?;
                 self.done_ladders.sort_by_key(|l| l.conn.record.id);
                 if self.args.ladder.is_some() {
                     if let (Some(LadderSel::One(n)), true) =

@@ -110,6 +110,35 @@ pub struct AnalysisArgs {
     /// Also write a self-contained HTML report (table, timeline, ladders, diagnosis) to FILE
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Colour in the human report: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl AnalysisArgs {
+    /// Whether the human report is coloured: never for machine formats or
+    /// with NO_COLOR (any value); on `auto`, only when stdout is a terminal.
+    pub fn use_color(&self) -> bool {
+        use std::io::IsTerminal;
+        if self.format != Format::Table {
+            return false;
+        }
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        }
+    }
 }
 
 /// Which connections get a ladder diagram.

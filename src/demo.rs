@@ -45,6 +45,7 @@ fn analysis_args(port: u16) -> AnalysisArgs {
         timeline: false,
         ascii: false,
         html: None,
+        color: crate::cli::ColorChoice::Never,
     }
 }
 

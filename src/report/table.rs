@@ -68,8 +68,17 @@ pub fn write_table(out: &mut dyn Write, conns: &[ConnReport], width: u16) -> io:
     writeln!(out, "{t}")
 }
 
+/// ANSI bold, for the headline and section titles when colour is on.
+fn bold(s: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[1m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
 /// Totals, TIME-WAIT figures, the headline and the "Why" section.
-pub fn write_summary(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
+pub fn write_summary(out: &mut dyn Write, s: &Summary, color: bool) -> io::Result<()> {
     writeln!(
         out,
         "{} packets ({} TCP, {} skipped); {} connections, {} with HTTP; {} requests, {} responses",
@@ -89,9 +98,9 @@ pub fn write_summary(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
     if s.track.refused > 0 {
         writeln!(out, "refused connection attempts: {}", s.track.refused)?;
     }
-    writeln!(out, "{}", s.headline())?;
+    writeln!(out, "{}", bold(&s.headline(), color))?;
     if !s.diagnosis.is_empty() {
-        writeln!(out, "Why:")?;
+        writeln!(out, "{}", bold("Why:", color))?;
         for d in &s.diagnosis {
             writeln!(out, "  - {d}")?;
         }
