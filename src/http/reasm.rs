@@ -309,7 +309,7 @@ mod tests {
         }
         fn gap(&mut self, lost: u64) {
             assert!(lost > 0, "empty gap");
-            self.out.extend(std::iter::repeat(None).take(lost as usize));
+            self.out.extend(std::iter::repeat_n(None, lost as usize));
         }
         fn midstream(&mut self) {
             self.midstream = true;
