@@ -46,7 +46,7 @@ pub struct Outcome {
 
 /// Per-connection HTTP state, kept beside the tracker's table.
 struct HttpSlot {
-    conn: HttpConn,
+    conn: Box<HttpConn>,
     /// Endpoint that is side 0 (the lower address of the 4-tuple).
     side0: std::net::SocketAddr,
     /// Whether the tracker was already told who sent the first request.
@@ -173,15 +173,37 @@ impl<'o> Analyzer<'o> {
             self.log_ladder(&o, seg);
         }
         let f = seg.flags;
-        if seg.payload_len > 0 || f.syn() || self.http.contains_key(&o.conn) {
+        // HTTP state starts at the first payload byte (a SYN flood costs
+        // none); the SYNs the tracker saw are replayed into it then.
+        if seg.payload_len > 0 || self.http.contains_key(&o.conn) {
             let side0 = seg.src.min(seg.dst);
-            let slot = self.http.entry(o.conn).or_insert_with(|| HttpSlot {
-                conn: HttpConn::new(),
-                side0,
-                hinted: false,
+            let (tracker, cfg) = (&self.tracker, &self.http_cfg);
+            let slot = self.http.entry(o.conn).or_insert_with(|| {
+                let mut conn = Box::new(HttpConn::new());
+                for (addr, isn) in tracker.syn_seqs(o.conn).into_iter().flatten() {
+                    if let Some(isn) = isn {
+                        conn.on_segment(
+                            cfg,
+                            u8::from(addr != side0),
+                            isn,
+                            true,
+                            false,
+                            false,
+                            &[],
+                            0,
+                            seg.ts,
+                        );
+                    }
+                }
+                HttpSlot {
+                    conn,
+                    side0,
+                    hinted: false,
+                }
             });
             let side = u8::from(seg.src != slot.side0);
-            slot.conn.on_segment(
+            let conn = &mut slot.conn;
+            conn.on_segment(
                 &self.http_cfg,
                 side,
                 seg.seq,
@@ -193,7 +215,7 @@ impl<'o> Analyzer<'o> {
                 seg.ts,
             );
             if !slot.hinted {
-                if let Some(req_side) = slot.conn.requester_side() {
+                if let Some(req_side) = conn.requester_side() {
                     slot.hinted = true;
                     let client = if req_side == 0 {
                         slot.side0
@@ -323,10 +345,12 @@ impl<'o> Analyzer<'o> {
             http10: false,
             record,
         };
-        if let Some(mut slot) = self.http.remove(&rep.record.id) {
-            slot.conn.finish(&self.http_cfg);
-            let client_side = u8::from(rep.record.client != slot.side0);
-            let h = &slot.conn;
+        if let Some(HttpSlot {
+            conn: mut h, side0, ..
+        }) = self.http.remove(&rep.record.id)
+        {
+            h.finish(&self.http_cfg);
+            let client_side = u8::from(rep.record.client != side0);
             rep.requests = h
                 .requests()
                 .iter()

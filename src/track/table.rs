@@ -1027,6 +1027,18 @@ impl Tracker {
 
     /// The role of `addr` in connection `conn` (also for drained tombstones and
     /// connections replaced on their 4-tuple but not yet drained).
+    /// Each endpoint's address and the sequence number of its SYN, if seen
+    /// (client first). Lets later stages start their state lazily.
+    pub fn syn_seqs(&self, conn: ConnId) -> Option<[(SocketAddr, Option<u32>); 2]> {
+        let c = self.flows.get(self.index.get(&conn)?)?;
+        (c.id == conn).then(|| {
+            [
+                (c.client, c.ep[0].isn.map(SeqNum::get)),
+                (c.server, c.ep[1].isn.map(SeqNum::get)),
+            ]
+        })
+    }
+
     pub fn role_of(&self, conn: ConnId, addr: SocketAddr) -> Option<Role> {
         if let Some(c) = self.index.get(&conn).and_then(|k| self.flows.get(k)) {
             if c.id == conn {
