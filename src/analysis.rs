@@ -473,6 +473,54 @@ impl<'o> Analyzer<'o> {
     }
 }
 
+/// A progress line on stderr for long files, only when stderr is a
+/// terminal and the file has taken more than a second so far.
+struct Progress {
+    enabled: bool,
+    started: std::time::Instant,
+    size: u64,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(path: &Path) -> Self {
+        use std::io::IsTerminal;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            started: std::time::Instant::now(),
+            size,
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, bytes: Option<u64>, packets: u64, conns: u64) {
+        let secs = self.started.elapsed().as_secs_f64();
+        if !self.enabled || secs < 1.0 {
+            return;
+        }
+        let mb = |b: u64| b as f64 / 1e6;
+        let read = match bytes {
+            Some(b) if self.size > 0 => format!(
+                "{:5.1}% {:.0}/{:.0} MB, {:.0} MB/s, ",
+                100.0 * b as f64 / self.size as f64,
+                mb(b),
+                mb(self.size),
+                mb(b) / secs
+            ),
+            _ => String::new(),
+        };
+        eprint!("\r{read}{packets} packets, {conns} connections ");
+        self.shown = true;
+    }
+
+    fn done(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 /// The HTTP request or status line a payload starts with (for the ladder).
 fn http_first_line(p: &[u8]) -> Option<String> {
     let end = p.iter().take(120).position(|&c| c == b'\r' || c == b'\n')?;
@@ -528,13 +576,22 @@ pub fn read_file(
     }
     let link = src.link;
     let mut an = Analyzer::new(args, &path.display().to_string(), src.link_name());
+    let mut progress = Progress::new(path);
     let broken = loop {
         match src.next_with(|p| an.on_packet(link, &p, out)) {
             Ok(Some(r)) => r?,
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
+        if an.outcome.packets.total % 65_536 == 0 {
+            progress.tick(
+                src.bytes_read(),
+                an.outcome.packets.total,
+                an.tracker.stats().connections,
+            );
+        }
     };
+    progress.done();
     an.finish(out)?;
     match broken {
         Some(e) => Err(RunError::Capture(e)),

@@ -250,6 +250,12 @@ impl FileSource {
         &self.link_name
     }
 
+    /// Bytes of the file consumed so far (classic pcap only; pcapng's
+    /// block sizes are libpcap's business).
+    pub fn bytes_read(&self) -> Option<u64> {
+        (self.format == FileFormat::Pcap).then_some(self.offset)
+    }
+
     /// tcpdump's status line for this file.
     pub fn status_line(&self) -> String {
         format!(

@@ -352,3 +352,47 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
     let o = connscope(&["read", "--no-summary", f.to_str().unwrap()]);
     assert_same_lines("options", &exp, &String::from_utf8_lossy(&o.stdout));
 }
+
+/// `-a` appends the connection id and state changes; the tcpdump part of
+/// every line is unchanged, and the changes follow RFC 793's order.
+#[test]
+fn annotate_appends_connection_and_transitions_to_tcpdump_lines() {
+    let f = fixtures().join("client-close.pcap");
+    let exp = std::fs::read_to_string(fixtures().join("client-close.tcpdump.out")).unwrap();
+    let o = connscope(&["read", "--no-summary", "-a", f.to_str().unwrap()]);
+    let got = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(got.lines().count(), exp.lines().count());
+    let mut changes = String::new();
+    for (g, e) in got.lines().zip(exp.lines()) {
+        let suffix = g
+            .strip_prefix(e)
+            .unwrap_or_else(|| panic!("annotated line does not start with tcpdump's:\n{g}\n{e}"));
+        assert!(suffix.starts_with("  #1"), "{suffix}");
+        changes.push_str(suffix);
+    }
+    let order = [
+        "client CLOSED→SYN_SENT",
+        "client SYN_SENT→ESTABLISHED",
+        "client ESTABLISHED→FIN_WAIT_1",
+        "client FIN_WAIT_1→FIN_WAIT_2",
+        "client FIN_WAIT_2→TIME_WAIT",
+    ];
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|o| {
+            changes
+                .find(o)
+                .unwrap_or_else(|| panic!("missing {o} in {changes}"))
+        })
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{changes}");
+    for s in [
+        "server LISTEN→SYN_RECEIVED",
+        "server SYN_RECEIVED→ESTABLISHED",
+        "server ESTABLISHED→CLOSE_WAIT",
+        "server CLOSE_WAIT→LAST_ACK",
+        "server LAST_ACK→CLOSED",
+    ] {
+        assert!(changes.contains(s), "missing {s} in {changes}");
+    }
+}
