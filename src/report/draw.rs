@@ -170,6 +170,120 @@ pub(crate) fn duration(secs: f64) -> String {
     }
 }
 
+/// Made-up connections for the renderers' unit tests.
+#[cfg(test)]
+pub(crate) mod sample {
+    use crate::capture::Timestamp;
+    use crate::decode::TcpFlags;
+    use crate::http::{Protocol, Request};
+    use crate::report::model::{ConnReport, Ladder, LadderEvent};
+    use crate::track::{
+        Close, ConnId, ConnRecord, EndpointState, Handshake, Role, TimeWaitHolder, Transition,
+    };
+
+    const T0: i64 = 1_700_000_000;
+
+    pub fn ts(secs: f64) -> Timestamp {
+        Timestamp::new(T0, 0).plus_secs(secs)
+    }
+
+    /// Connection `id` from `start` to `end` (seconds), one request, closed by
+    /// the client, which then holds TIME-WAIT for 60 s.
+    pub fn conn(id: u64, start: f64, end: f64) -> ConnReport {
+        let port = 40000 + id as u16;
+        ConnReport {
+            record: ConnRecord {
+                id: ConnId(id),
+                client: format!("10.0.0.1:{port}").parse().unwrap(),
+                server: "10.0.0.2:80".parse().unwrap(),
+                start: ts(start),
+                end: ts(end),
+                handshake: Handshake::Complete,
+                close: Close::Client,
+                client_state: EndpointState::TimeWait,
+                server_state: EndpointState::Closed,
+                time_wait: TimeWaitHolder::Client,
+                time_wait_until: Some(ts(end + 60.0)),
+                time_wait_entered: [Some(ts(end)), None],
+                packets: [5, 4],
+                bytes: [40, 100],
+                syn_retransmits: 0,
+                anomalies: 0,
+                first_fin: Some((Role::Client, ts(end))),
+                first_rst: None,
+                half_close: false,
+                reused_tuple: false,
+                replaced_while_open: false,
+            },
+            http_requests: 1,
+            http_responses: 1,
+            requests: vec![Request {
+                time: ts((start + end) / 2.0),
+                side: 0,
+                method: "GET".into(),
+                target: "/".into(),
+                version: 1,
+                status: Some(200),
+                connection_close: false,
+                response_close: false,
+            }],
+            protocol: Protocol::Http1,
+            skipped_bytes: 0,
+            client_asked_close: false,
+            server_said_close: false,
+            http10: false,
+        }
+    }
+
+    /// A two-segment ladder for `c`: the client's SYN and the server's reply.
+    pub fn ladder(c: &ConnReport) -> Ladder {
+        let r = &c.record;
+        let t = |role, from, to| Transition { role, from, to };
+        Ladder {
+            conn: c.clone(),
+            events: vec![
+                LadderEvent {
+                    ts: r.start,
+                    from: Role::Client,
+                    flags: TcpFlags(TcpFlags::SYN),
+                    rel_seq: 0,
+                    rel_ack: None,
+                    len: 0,
+                    http: None,
+                    transitions: vec![t(
+                        Role::Client,
+                        EndpointState::Closed,
+                        EndpointState::SynSent,
+                    )],
+                },
+                LadderEvent {
+                    ts: r.end,
+                    from: Role::Server,
+                    flags: TcpFlags(TcpFlags::SYN | TcpFlags::ACK),
+                    rel_seq: 0,
+                    rel_ack: Some(1),
+                    len: 0,
+                    http: None,
+                    transitions: vec![
+                        t(
+                            Role::Server,
+                            EndpointState::Listen,
+                            EndpointState::SynReceived,
+                        ),
+                        t(
+                            Role::Client,
+                            EndpointState::SynSent,
+                            EndpointState::Established,
+                        ),
+                    ],
+                },
+            ],
+            dropped_events: 0,
+            time_wait_secs: 60.0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

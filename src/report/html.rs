@@ -34,6 +34,7 @@ summary{cursor:pointer;font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;f
 svg{display:block;max-width:100%;height:auto;background:#fcfcfe;border:1px solid #e1e5ec}
 svg text{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:11px;fill:#1d2330}
 .note{color:#566074;font-size:13px}
+td.reqs{white-space:nowrap}
 "#;
 
 /// Writes a self-contained HTML document (no network fetches).
@@ -161,7 +162,7 @@ fn table(h: &mut String, conns: &[ConnReport]) -> std::fmt::Result {
         let reset = matches!(Bar::of(c, &span).ending, Ending::Reset);
         writeln!(
             h,
-            "<tr{}><td class=\"n\"><a href=\"#ladder-{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"n\">+{}</td><td class=\"n\">{}</td><td class=\"n\">{}/{}</td><td class=\"n\">{}/{}</td><td>{}</td><td class=\"close\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}{}</td></tr>",
+            "<tr{}><td class=\"n\"><a href=\"#ladder-{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"n\">+{}</td><td class=\"n\">{}</td><td class=\"n\">{}/{}</td><td class=\"n\">{}/{}</td><td>{}</td><td class=\"close\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"reqs\">{}{}</td></tr>",
             if reset { " class=\"reset\"" } else { "" },
             r.id,
             r.id,
@@ -403,4 +404,53 @@ pub fn esc(s: &str) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::draw::sample;
+
+    fn render(s: &Summary, conns: &[ConnReport], ladders: &[Ladder]) -> String {
+        let mut v = Vec::new();
+        write_html(&mut v, s, conns, ladders).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn text_from_the_capture_is_escaped() {
+        let evil = "<script>alert('x')</script>&";
+        let mut c = sample::conn(1, 0.0, 0.010);
+        c.requests[0].method = evil.to_string();
+        c.requests[0].target = format!("/{evil}");
+        let mut l = sample::ladder(&c);
+        l.events[0].http = Some(format!("GET /{evil} HTTP/1.1"));
+        let s = Summary {
+            source: format!("cap{evil}.pcap"),
+            link_type: evil.to_string(),
+            diagnosis: vec![evil.to_string()],
+            ..Default::default()
+        };
+        let h = render(&s, &[c], &[l]);
+        assert!(!h.contains("<script"), "{h}");
+        assert!(!h.contains("alert('x')"), "{h}");
+        assert!(h.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"));
+    }
+
+    #[test]
+    fn an_empty_capture_still_makes_a_page() {
+        let h = render(&Summary::default(), &[], &[]);
+        assert!(h.starts_with("<!DOCTYPE html>") && h.trim_end().ends_with("</html>"));
+        assert!(h.contains("No TCP connections."));
+    }
+
+    #[test]
+    fn one_svg_row_per_connection_up_to_the_cap() {
+        let conns: Vec<ConnReport> = (1..=MAX_SVG_ROWS as u64 + 5)
+            .map(|i| sample::conn(i, i as f64 * 0.001, i as f64 * 0.001 + 0.0005))
+            .collect();
+        let h = render(&Summary::default(), &conns, &[]);
+        assert_eq!(h.matches("<g><title>").count(), MAX_SVG_ROWS);
+        assert!(h.contains("5 more connections not drawn"));
+    }
 }

@@ -272,3 +272,29 @@ fn pick(labels: &[String], n: usize, g: &Glyphs) -> String {
         .cloned()
         .unwrap_or_else(|| draw::fit(labels.last().map_or("", |l| l), n, g.ellipsis))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::draw::sample;
+
+    #[test]
+    fn dropped_segments_are_mentioned_and_lines_fit() {
+        let c = sample::conn(7, 0.0, 0.002);
+        let mut l = sample::ladder(&c);
+        l.dropped_events = 3;
+        for width in [40u16, 60, 100] {
+            let mut v = Vec::new();
+            write_ladder(&mut v, &l, width, false).unwrap();
+            let t = String::from_utf8(v).unwrap();
+            assert!(t.contains("3 later segments not drawn"), "{t}");
+            assert!(
+                t.lines().all(|x| x.chars().count() <= usize::from(width)),
+                "{t}"
+            );
+            if width >= 60 {
+                assert!(t.contains("SYN_SENT") && t.contains("SYN_RECEIVED"), "{t}");
+            }
+        }
+    }
+}

@@ -371,3 +371,59 @@ fn count_cells(v: &[u64], peak: u64, g: &Glyphs) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::draw::sample;
+
+    fn render(conns: &[ConnReport], width: u16, ascii: bool) -> String {
+        let mut v = Vec::new();
+        write_timeline(&mut v, conns, &Summary::default(), width, ascii).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn rows_are_capped_and_the_rest_counted() {
+        let conns: Vec<ConnReport> = (1..=75u64)
+            .map(|i| sample::conn(i, i as f64, i as f64 + 0.5))
+            .collect();
+        let t = render(&conns, 100, false);
+        let rows = t
+            .lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count();
+        assert_eq!(rows, MAX_ROWS, "{t}");
+        assert!(t.contains("15 more connections not drawn"), "{t}");
+        // One client a second enters TIME-WAIT for 60 s: at most 60 at once.
+        let tw = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("TIME-WAIT "))
+            .unwrap();
+        assert!(tw.ends_with("peak 60"), "{tw}");
+        assert!(t.lines().all(|l| l.chars().count() <= 100));
+    }
+
+    #[test]
+    fn time_wait_tail_follows_the_close_and_is_clipped() {
+        // #1 closes early: its tail runs to the end of the span; #2 keeps it open.
+        let a = sample::conn(1, 0.0, 1.0);
+        let mut b = sample::conn(2, 0.5, 10.0);
+        b.record.close = Close::Open;
+        b.record.time_wait = TimeWaitHolder::None;
+        b.record.time_wait_entered = [None, None];
+        b.record.time_wait_until = None;
+        let t = render(&[a, b], 80, true);
+        let row1 = t.lines().find(|l| l.contains("#1 ")).unwrap();
+        let row2 = t.lines().find(|l| l.contains("#2 ")).unwrap();
+        let bar1: String = row1.chars().skip(10).collect();
+        assert!(bar1.contains("|..."), "{t}");
+        assert!(row2.contains("still open"), "{t}");
+        assert!(t.is_ascii());
+    }
+
+    #[test]
+    fn no_connections() {
+        assert!(render(&[], 100, false).contains("no TCP connections"));
+    }
+}
