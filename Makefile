@@ -1,6 +1,7 @@
 # connscope — build, test and set-up targets.
 # `make test` and `make example` install what a fresh Debian/Ubuntu machine
-# lacks (libpcap-dev to build, tcpdump for the golden tests) before they run.
+# lacks (libpcap-dev to build, tcpdump for the golden tests, chromium for the
+# HTML report test) before they run.
 
 CARGO ?= cargo
 BIN := target/release/connscope
@@ -16,6 +17,7 @@ deps:
 	[ -f /usr/include/pcap.h ] || [ -f /usr/include/pcap/pcap.h ] || missing="$$missing libpcap-dev"; \
 	command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || [ -x /usr/sbin/tcpdump ] || missing="$$missing tcpdump"; \
 	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
