@@ -349,10 +349,7 @@ fn timeline_shows_churn_versus_reuse_at_a_glance() {
         assert_eq!(r.matches('×').count(), 1, "{r}");
         assert!(!r.contains('┤') && r.contains("client reset"), "{r}");
         let col = r.chars().position(|c| c == '•').unwrap();
-        assert!(
-            last_col.map_or(true, |c| col > c),
-            "not a staircase:\n{text}"
-        );
+        assert!(last_col.is_none_or(|c| col > c), "not a staircase:\n{text}");
         last_col = Some(col);
     }
     // drain: one long-lived connection with ten requests, closed by FIN.
