@@ -268,7 +268,16 @@ impl<'o> Analyzer<'o> {
         // The peer's first sequence number: known from its own packets, or
         // from our ACK of its SYN (ack - 1) when it has not sent yet.
         let peer = if f.ack() {
-            base_of(log, seg.dst, f.syn().then(|| seg.ack.wrapping_sub(1)))
+            // Mid-stream (no SYN seen from the peer): the first ACK is its base, as tcpdump does.
+            base_of(
+                log,
+                seg.dst,
+                Some(if f.syn() {
+                    seg.ack.wrapping_sub(1)
+                } else {
+                    seg.ack
+                }),
+            )
         } else {
             None
         };

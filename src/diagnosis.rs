@@ -198,7 +198,7 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
             let rate = s.connections as f64 / span;
             let steady = rate * 60.0;
             detail.push_str(&format!(
-                "; at this rate ({rate:.1} new connections/s) a client holds about {steady:.0} sockets in TIME-WAIT toward one server port; Linux's {EPHEMERAL_PORTS:.0} ephemeral ports run out above {:.0} new connections/s",
+                "; if this rate ({rate:.1} new connections/s) were sustained, a client would hold about {steady:.0} sockets in TIME-WAIT toward one server port; Linux's {EPHEMERAL_PORTS:.0} ephemeral ports run out above {:.0} new connections/s",
                 EPHEMERAL_PORTS / 60.0
             ));
         }
