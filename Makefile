@@ -4,10 +4,15 @@
 # HTML report test) before they run.
 
 CARGO ?= cargo
-BIN := target/release/connscope
+BIN := $(or $(CARGO_TARGET_DIR),target)/release/connscope
 EXAMPLE ?= fixtures/gen-no-drain.pcap
+# `make install` / `make install-docs`: PREFIX=/usr/local by default; DESTDIR for packaging.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 
-.PHONY: all deps build example test lint clean
+.PHONY: all deps build example test lint docs install install-docs uninstall clean
 
 all: build
 
@@ -18,13 +23,14 @@ deps:
 	command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || [ -x /usr/sbin/tcpdump ] || missing="$$missing tcpdump"; \
 	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	    echo "installing:$$missing"; \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "connscope needs:$$missing — install them with your package manager (Fedora: dnf install libpcap-devel tcpdump; macOS ships libpcap and tcpdump)" >&2; exit 1; \
+	    echo "connscope needs:$$missing — install them with your package manager (Fedora: dnf install libpcap-devel tcpdump jq; macOS ships libpcap and tcpdump: brew install jq)" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -33,10 +39,37 @@ build: deps
 
 # README's first Quick start command: analyse a bundled capture.
 example: build
-	TZ=UTC ./$(BIN) read $(EXAMPLE)
+	TZ=UTC $(BIN) read $(EXAMPLE)
 
 test: deps
 	$(CARGO) test --release
+
+# Regenerates everything under docs/ that is made, not written: the man pages and
+# completions (from the clap definitions, examples/gen-docs.rs) and docs/guide.md,
+# docs/classroom.md (from docs/*.md.in, with the real outputs). tests/docs.rs
+# fails when the committed files differ from what this produces.
+docs: build
+	$(CARGO) run --release --quiet --example gen-docs -- docs
+	CONNSCOPE=$(BIN) bash docs/make-guide.sh docs
+
+# The binary only; for the man pages and completions, `make install-docs`.
+install: build
+	mkdir -p $(DESTDIR)$(BINDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/connscope
+
+install-docs:
+	mkdir -p $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 docs/completions/connscope.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/connscope
+	install -m 644 docs/completions/connscope.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_connscope
+	install -m 644 docs/completions/connscope.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/connscope.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/connscope $(DESTDIR)$(MANDIR)/man1/connscope.1 $(DESTDIR)$(MANDIR)/man1/connscope-*.1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/connscope \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_connscope \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/connscope.fish
 
 lint:
 	$(CARGO) fmt --check

@@ -11,7 +11,16 @@ use std::path::PathBuf;
     long_about = "connscope reads packet captures (pcap, pcapng) or captures live through libpcap, \
 follows every TCP connection through the TCP state machine on both endpoints, counts the HTTP/1.x \
 requests each connection carried, and explains why connections were or were not reused.",
-    after_help = "Examples:\n  connscope read capture.pcap                 lines, flow table and diagnosis\n  connscope read -q --format json a.pcap      the JSON report only\n  sudo connscope live -i lo --port 8080       watch an application, Ctrl-C for the summary\n  connscope gen --scenario no-drain           reproduce a keep-alive mistake"
+    after_help = "\
+Examples:
+  connscope read capture.pcap            packet lines, flow table, diagnosis
+  connscope read -q capture.pcap         flow table and diagnosis only
+  connscope read --format json x.pcap    the JSON report
+  sudo connscope live -i lo -p 8080      watch an app; Ctrl-C: the summary
+  sudo connscope demo                    every keep-alive mistake side by side
+  connscope gen --scenario no-drain      reproduce one of them
+
+`connscope help COMMAND` shows each command's examples; docs/guide.md has more."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -21,24 +30,62 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse saved captures (pcap, pcapng)
-    #[command(
-        after_help = "Examples:\n  connscope read capture.pcap\n  connscope read --no-summary capture.pcap     lines identical to tcpdump -n\n  connscope read -q -p 8080 a.pcap b.pcapng   summary only, one report per file\n  connscope read --format json -q capture.pcap | jq .totals"
-    )]
+    #[command(after_help = "\
+Examples:
+  connscope read capture.pcap                  packet lines, then the summary
+  connscope read -q capture.pcap               summary: table, headline, why
+  connscope read --no-summary capture.pcap     lines identical to tcpdump -n -r
+  connscope read -q -p 8080 a.pcap b.pcapng    port 8080, one report per file
+  connscope read -q -f 'host 10.1.2.3' x.pcap  any pcap-filter(7) expression
+  connscope read -q --ladder 3 capture.pcap    sequence diagram of connection 3
+  connscope read -q --timeline capture.pcap    every connection over time
+  connscope read --format json capture.pcap | jq .totals
+  connscope read --format ndjson *.pcap | jq -c 'select(.id) | [.id, .close]'")]
     Read(ReadArgs),
     /// Capture through libpcap until Ctrl-C, -c N or --duration, with the same analysis
-    #[command(
-        after_help = "Examples:\n  sudo connscope live -i lo --port 8080             watch, Ctrl-C prints the summary\n  sudo connscope live -i any -p 443 --duration 30 -q\n  sudo connscope live -i lo -p 8080 -w out.pcap     also save a pcap (readable by tcpdump)\n  sudo connscope live -i lo -p 8080 --format ndjson | jq .  one JSON object per finished connection\n\nWithout root: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v connscope)"
-    )]
+    #[command(after_help = "\
+Examples:
+  sudo connscope live -i lo -p 8080              watch; Ctrl-C: the summary
+  sudo connscope live -i lo -p 8080 -a           lines with connection and state
+  sudo connscope live -i any -p 443 --duration 30 -q
+  sudo connscope live -i lo -p 8080 -w out.pcap  also save a pcap for later
+  sudo connscope live -i eth0 -c 10000 -q -f 'host 10.1.2.3 and tcp port 80'
+  sudo connscope live -i lo -p 8080 --format ndjson | jq -c .
+
+Without root (lets everyone who can run the binary capture raw traffic):
+  sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v connscope)\"")]
     Live(LiveArgs),
     /// Run the bundled HTTP server and/or client scenarios (loopback only)
-    #[command(
-        after_help = "Scenarios:\n  no-drain      10 requests, response body never read: one connection each\n  drain         body read to the end: one connection for all\n  pool-small    10 workers, idle pool 2: churn\n  pool-large    10 workers, idle pool 10: 10 connections\n  client-close  requests say Connection: close\n  server-limit  server closes after N requests per connection\n  http10        HTTP/1.0 without keep-alive\n\nExamples:\n  connscope gen --scenario no-drain\n  connscope gen --scenario pool-small --port 8081\n  connscope gen --serve-only --port 8080            then point your own client at it\n  sudo connscope live -i lo --port 8080 &  connscope gen --scenario drain"
-    )]
+    #[command(after_help = "\
+Scenarios:
+  no-drain      10 requests, response body never read: one connection each
+  drain         body read to the end: one connection for all
+  pool-small    10 workers, idle pool 2: churn, TIME-WAIT on the client
+  pool-large    10 workers, idle pool 10: 10 connections
+  client-close  requests say Connection: close: TIME-WAIT on the server
+  server-limit  server closes after N requests per connection
+  http10        HTTP/1.0 without keep-alive
+
+Examples:
+  connscope gen --scenario no-drain
+  connscope gen --scenario pool-small -p 8081
+  connscope gen --scenario drain -n 50 -c 5     the same scenario, other numbers
+  connscope gen --serve-only -p 8080            then point your own client at it
+  connscope gen --target http://127.0.0.1:8080/ --no-drain   client only
+
+Watch it: sudo connscope live -i lo -p 8080 -w gen.pcap   (in another terminal)")]
     Gen(crate::gen::GenArgs),
     /// Run every generator scenario while capturing on lo, and compare them side by side
-    #[command(
-        after_help = "Examples:\n  sudo connscope demo                         all scenarios, ports 8080..8086\n  sudo connscope demo --port 28080 --scenario no-drain,drain\n\nWithout capture rights the table shows the server's own counts and says how to rerun."
-    )]
+    #[command(after_help = "\
+Examples:
+  sudo connscope demo                        all scenarios, on ports 8080..8086
+  sudo connscope demo -p 28080 --scenario no-drain,drain
+
+Without capture rights the table shows the server's own counts and says how to
+rerun. To look inside one scenario, capture it and read it back:
+  sudo connscope live -i lo -p 8080 -q -w drain.pcap --duration 5 &
+  sleep 1; connscope gen --scenario drain
+  connscope read -q --ladder 1 drain.pcap")]
     Demo(crate::demo::DemoArgs),
 }
 
@@ -117,8 +164,11 @@ pub struct AnalysisArgs {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set
     Auto,
+    /// Always, even into a pipe (never for json, ndjson or csv)
     Always,
+    /// Never
     Never,
 }
 
@@ -162,8 +212,12 @@ impl std::str::FromStr for LadderSel {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Packet lines, the flow table, the headline and the diagnosis
     Table,
+    /// One JSON report per file (the field names are a stable interface)
     Json,
+    /// One JSON object per connection as it ends, then a final totals line
     Ndjson,
+    /// One row per connection, with a header row
     Csv,
 }
