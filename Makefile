@@ -77,3 +77,11 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+# Benchmarks against tcpdump and tshark (issue 8): generates captures under
+# target/bench-data/ (a few hundred MB each; needs tcpdump, tshark, jq, time),
+# prints medians and the target ratios, and writes target/bench-data/results.md.
+# SIZES, REPS, NO_TSHARK=1 … see scripts/bench.sh.
+.PHONY: bench
+bench:
+	scripts/bench.sh

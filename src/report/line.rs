@@ -164,9 +164,19 @@ impl LineRenderer {
         let be32 = |i: usize| u32::from_be_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
         let (sport, dport) = (be16(0), be16(2));
         if direct {
-            let _ = write!(b, "{}.{} > {}.{}: ", d.src, sport, d.dst, dport);
+            push_ip(b, d.src);
+            b.push(b'.');
+            push_dec(b, u64::from(sport));
+            b.extend_from_slice(b" > ");
+            push_ip(b, d.dst);
+            b.push(b'.');
+            push_dec(b, u64::from(dport));
+            b.extend_from_slice(b": ");
         } else {
-            let _ = write!(b, "{sport} > {dport}: ");
+            push_dec(b, u64::from(sport));
+            b.extend_from_slice(b" > ");
+            push_dec(b, u64::from(dport));
+            b.extend_from_slice(b": ");
         }
         if t.len() < 20 {
             b.extend_from_slice(TRUNC);
@@ -236,15 +246,19 @@ impl LineRenderer {
         }
         length -= hlen;
         if length > 0 || flags.has(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) {
-            let _ = write!(b, ", seq {seq}");
+            b.extend_from_slice(b", seq ");
+            push_dec(b, u64::from(seq));
             if length > 0 {
-                let _ = write!(b, ":{}", seq.wrapping_add(length));
+                b.push(b':');
+                push_dec(b, u64::from(seq.wrapping_add(length)));
             }
         }
         if flags.ack() {
-            let _ = write!(b, ", ack {ack}");
+            b.extend_from_slice(b", ack ");
+            push_dec(b, u64::from(ack));
         }
-        let _ = write!(b, ", win {win}");
+        b.extend_from_slice(b", win ");
+        push_dec(b, u64::from(win));
         if flags.has(TcpFlags::URG) {
             let _ = write!(b, ", urg {urp}");
         }
@@ -260,7 +274,8 @@ impl LineRenderer {
                 return;
             }
         }
-        let _ = write!(b, ", length {length}");
+        b.extend_from_slice(b", length ");
+        push_dec(b, u64::from(length));
         if length == 0 {
             return;
         }
@@ -420,12 +435,14 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
             2 => {
                 datalen = 2;
                 lencheck!(2);
-                let _ = write!(b, " {}", be16(cp).unwrap_or(0));
+                b.push(b' ');
+                push_dec(b, u64::from(be16(cp).unwrap_or(0)));
             }
             3 => {
                 datalen = 1;
                 lencheck!(1);
-                let _ = write!(b, " {}", get(cp).unwrap_or(0));
+                b.push(b' ');
+                push_dec(b, u64::from(get(cp).unwrap_or(0)));
             }
             5 => {
                 datalen = len - 2;
@@ -440,7 +457,11 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
                         lencheck!(i + 8);
                         let e = be32(cp + i as usize + 4).unwrap_or(0);
                         let base = if c.rev { c.thseq } else { c.thack };
-                        let _ = write!(b, "{{{}:{}}}", s.wrapping_sub(base), e.wrapping_sub(base));
+                        b.push(b'{');
+                        push_dec(b, u64::from(s.wrapping_sub(base)));
+                        b.push(b':');
+                        push_dec(b, u64::from(e.wrapping_sub(base)));
+                        b.push(b'}');
                         i += 8;
                     }
                 }
@@ -453,12 +474,10 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
             8 => {
                 datalen = 8;
                 lencheck!(8);
-                let _ = write!(
-                    b,
-                    " val {} ecr {}",
-                    be32(cp).unwrap_or(0),
-                    be32(cp + 4).unwrap_or(0)
-                );
+                b.extend_from_slice(b" val ");
+                push_dec(b, u64::from(be32(cp).unwrap_or(0)));
+                b.extend_from_slice(b" ecr ");
+                push_dec(b, u64::from(be32(cp + 4).unwrap_or(0)));
             }
             19 => {
                 datalen = 16;
@@ -751,6 +770,95 @@ impl LocalClock {
         let day = local.rem_euclid(86_400);
         let (h, m, s) = (day / 3600, day / 60 % 60, day % 60);
         let us = ts.nanos / 1000;
-        let _ = write!(b, "{h:02}:{m:02}:{s:02}.{us:06} ");
+        push_dec_pad(b, h as u64, 2);
+        b.push(b':');
+        push_dec_pad(b, m as u64, 2);
+        b.push(b':');
+        push_dec_pad(b, s as u64, 2);
+        b.push(b'.');
+        push_dec_pad(b, u64::from(us), 6);
+        b.push(b' ');
+    }
+}
+
+/// Appends `v` in decimal, as `write!(b, "{v}")` does, without going
+/// through `core::fmt` (the line renderer's hottest cost).
+fn push_dec(b: &mut Vec<u8>, v: u64) {
+    push_dec_pad(b, v, 1);
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits (at most
+/// 20), as `write!(b, "{v:0width$}")` does.
+fn push_dec_pad(b: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut tmp = [b'0'; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(tmp.len() - width.min(tmp.len()));
+    b.extend_from_slice(&tmp[start..]);
+}
+
+/// Appends an address as `Display` prints it; IPv4 without `core::fmt`.
+fn push_ip(b: &mut Vec<u8>, a: IpAddr) {
+    match a {
+        IpAddr::V4(a) => {
+            let [w, x, y, z] = a.octets();
+            push_dec(b, u64::from(w));
+            b.push(b'.');
+            push_dec(b, u64::from(x));
+            b.push(b'.');
+            push_dec(b, u64::from(y));
+            b.push(b'.');
+            push_dec(b, u64::from(z));
+        }
+        IpAddr::V6(a) => {
+            let _ = write!(b, "{a}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fmt_tests {
+    use super::*;
+
+    #[test]
+    fn decimal_matches_core_fmt() {
+        for v in [0u64, 1, 9, 10, 99, 100, 65535, 4_294_967_295, u64::MAX] {
+            let mut b = Vec::new();
+            push_dec(&mut b, v);
+            assert_eq!(b, v.to_string().into_bytes());
+            for w in [1usize, 2, 6, 20, 25] {
+                let mut b = Vec::new();
+                push_dec_pad(&mut b, v, w);
+                let want = format!("{v:0w$}");
+                // Widths past 20 digits are not used (and not supported).
+                if w <= 20 {
+                    assert_eq!(String::from_utf8(b).unwrap(), want, "{v} {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn addresses_match_display() {
+        for a in [
+            "0.0.0.0",
+            "10.1.0.2",
+            "255.255.255.255",
+            "192.168.100.7",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            let mut b = Vec::new();
+            push_ip(&mut b, ip);
+            assert_eq!(String::from_utf8(b).unwrap(), ip.to_string());
+        }
     }
 }
