@@ -339,14 +339,10 @@ fn bench_http(c: &mut Criterion) {
 
 fn args(quiet: bool) -> AnalysisArgs {
     AnalysisArgs {
-        port: None,
-        filter: None,
         quiet,
         no_summary: !quiet,
-        annotate: false,
         format: Format::Table,
-        time_wait: 60.0,
-        max_connections: 1_000_000,
+        ..Default::default()
     }
 }
 

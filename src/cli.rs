@@ -172,6 +172,27 @@ pub enum ColorChoice {
     Never,
 }
 
+impl Default for AnalysisArgs {
+    /// The command line's defaults (for callers that build the options in code).
+    fn default() -> Self {
+        AnalysisArgs {
+            port: None,
+            filter: None,
+            quiet: false,
+            no_summary: false,
+            annotate: false,
+            format: Format::Table,
+            time_wait: 60.0,
+            max_connections: 1_000_000,
+            ladder: None,
+            timeline: false,
+            ascii: false,
+            html: None,
+            color: ColorChoice::Auto,
+        }
+    }
+}
+
 impl AnalysisArgs {
     /// Whether the human report is coloured: never for machine formats or
     /// with NO_COLOR (any value); on `auto`, only when stdout is a terminal.

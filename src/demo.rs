@@ -4,7 +4,7 @@
 
 use crate::analysis::{analyse_live, Outcome};
 use crate::capture::{LiveCapture, LiveConfig};
-use crate::cli::{AnalysisArgs, Format};
+use crate::cli::AnalysisArgs;
 use crate::gen::{self, GenReport, Scenario};
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 use std::io::Write;
@@ -34,18 +34,10 @@ pub struct DemoRow {
 fn analysis_args(port: u16) -> AnalysisArgs {
     AnalysisArgs {
         port: Some(port),
-        filter: None,
         quiet: true,
         no_summary: true,
-        annotate: false,
-        format: Format::Table,
-        time_wait: 60.0,
-        max_connections: 1_000_000,
-        ladder: None,
-        timeline: false,
-        ascii: false,
-        html: None,
         color: crate::cli::ColorChoice::Never,
+        ..Default::default()
     }
 }
 
