@@ -42,3 +42,10 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+# Fuzz every target for FUZZ_SECONDS each (libFuzzer via cargo-fuzz on nightly;
+# the stable replayer otherwise) and print the executions reached.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
