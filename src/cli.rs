@@ -93,6 +93,12 @@ pub struct AnalysisArgs {
     /// Most connections tracked at once; past it new connections are counted and skipped
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
+    /// Out-of-order bytes held per connection and direction; past it the first hole is skipped
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub reasm_window: usize,
+    /// Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,6 +13,26 @@ pub fn diagnose(s: &Summary, conns: &[ConnReport]) -> Vec<String> {
             s.payload_cut
         ));
     }
+    // Bounds reached: the counts below may be incomplete (said even when
+    // no HTTP was seen, which is what a flood or a runaway head looks like).
+    if s.capped {
+        d.push(format!(
+            "the --max-connections cap was reached: {} segments that would have opened new connections were not tracked",
+            s.track.dropped_at_cap
+        ));
+    }
+    if s.header_capped > 0 {
+        d.push(format!(
+            "{} connection(s) sent an HTTP head longer than --max-header-bytes: it was skipped, so requests may be missing from the counts",
+            s.header_capped
+        ));
+    }
+    if s.window_capped > 0 {
+        d.push(format!(
+            "{} connection(s) had more out-of-order data than --reasm-window holds: a hole was skipped, so requests may be missing from the counts",
+            s.window_capped
+        ));
+    }
     let http: Vec<&ConnReport> = conns.iter().filter(|c| c.http_requests > 0).collect();
     if http.is_empty() {
         if s.connections > 0 {
@@ -69,11 +89,6 @@ pub fn diagnose(s: &Summary, conns: &[ConnReport]) -> Vec<String> {
     }
     if s.track.refused > 0 {
         d.push(format!("{} connection attempt(s) were refused (SYN answered by RST): nothing listening on that port", s.track.refused));
-    }
-    if s.capped {
-        d.push(
-            "the --max-connections cap was reached: later connections were not tracked".to_string(),
-        );
     }
     d
 }
