@@ -41,8 +41,11 @@ build: deps
 example: build
 	TZ=UTC $(BIN) read $(EXAMPLE)
 
+# The whole suite: unit, golden, corpus, live (root), docs-drift tests, then each
+# fuzz target briefly over its regressions and seeded random inputs (fuzz-smoke).
 test: deps
 	$(CARGO) test --release
+	cd fuzz && $(CARGO) test --release
 
 # Regenerates everything under docs/ that is made, not written: the man pages and
 # completions (from the clap definitions, examples/gen-docs.rs) and docs/guide.md,
@@ -85,3 +88,15 @@ clean:
 .PHONY: bench
 bench:
 	scripts/bench.sh
+
+# Fuzz every target for FUZZ_SECONDS each (libFuzzer via cargo-fuzz on nightly;
+# the stable replayer otherwise) and print the executions reached.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Each fuzz target over its regressions and 20,000 seeded random inputs, on stable (seconds once built).
+.PHONY: fuzz-smoke
+fuzz-smoke: deps
+	cd fuzz && $(CARGO) test --release

@@ -88,6 +88,9 @@ struct Totals {
     with_http: u64,
     requests: u64,
     responses: u64,
+    /// Connections that hit `--max-header-bytes` / `--reasm-window`.
+    header_capped: u64,
+    window_capped: u64,
 }
 
 impl<'o> Analyzer<'o> {
@@ -102,7 +105,11 @@ impl<'o> Analyzer<'o> {
             lines,
             tracker,
             http: FxHashMap::default(),
-            http_cfg: HttpConfig::default(),
+            http_cfg: HttpConfig {
+                reasm_window: args.reasm_window,
+                max_header_bytes: args.max_header_bytes,
+                ..HttpConfig::default()
+            },
             ended: Vec::new(),
             totals: Totals::default(),
             source: source.to_string(),
@@ -378,6 +385,9 @@ impl<'o> Analyzer<'o> {
             rep.client_asked_close = rep.requests.iter().any(|r| r.connection_close);
             rep.server_said_close = rep.requests.iter().any(|r| r.response_close);
             rep.http10 = rep.requests.iter().any(|r| r.version == 0);
+            let lim = h.limits_hit();
+            self.totals.header_capped += u64::from(lim.header_too_large);
+            self.totals.window_capped += u64::from(lim.window_overflow);
         }
         rep
     }
@@ -472,6 +482,8 @@ impl<'o> Analyzer<'o> {
             http_responses: self.totals.responses,
             capped: track.dropped_at_cap > 0,
             payload_cut: p.payload_cut,
+            header_capped: self.totals.header_capped,
+            window_capped: self.totals.window_capped,
             track,
             diagnosis: Vec::new(),
             findings: Vec::new(),

@@ -145,6 +145,12 @@ pub struct AnalysisArgs {
     /// Most connections tracked at once; past it new connections are counted and skipped
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
+    /// Out-of-order bytes held per connection and direction; past it the first hole is skipped
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub reasm_window: usize,
+    /// Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
     /// Sequence diagram of connection ID (a number from the table), or `all` for small captures
     #[arg(long, value_name = "ID|all")]
     pub ladder: Option<LadderSel>,
@@ -184,6 +190,8 @@ impl Default for AnalysisArgs {
             format: Format::Table,
             time_wait: 60.0,
             max_connections: 1_000_000,
+            reasm_window: 256 * 1024,
+            max_header_bytes: 64 * 1024,
             ladder: None,
             timeline: false,
             ascii: false,

@@ -129,6 +129,12 @@ pub struct Decoded<'a> {
 pub fn decode<'a>(link: LinkType, pkt: &Packet<'a>) -> Result<Decoded<'a>, Skip> {
     let data = pkt.data;
     let wire = pkt.wire_len as usize;
+    // A record claiming fewer bytes on the wire than it captured is broken
+    // (tcpdump: `[Invalid header: len(N) < caplen(M)]`); below, the IP
+    // lengths are clipped to `wire` and must not fall under the headers.
+    if wire < data.len() || wire == 0 {
+        return Err(Skip::Malformed);
+    }
     let (sll2, ethertype, off) = match link {
         LinkType::Ethernet => {
             let (et, off) = ethernet(data)?;
@@ -248,6 +254,15 @@ fn ipv4(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
         Err(HeaderSliceError::Len(_)) if ip.len() >= 20 || ip.get(9) == Some(&6) => {
             let mut d = empty(false, addr4(ip, 12), addr4(ip, 16));
             d.note = Some(IpNote::Truncated);
+            // Options cut short: tcpdump checks the total length against the
+            // header length first (an IHL pointing past the packet is `bad-len`).
+            if ip.len() >= 20 {
+                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                if total < usize::from(ip[0] & 0x0f) * 4 {
+                    d.note = Some(IpNote::BadLen(total as u32));
+                    d.missing = total.saturating_sub(wire) as u32;
+                }
+            }
             return Ok(d);
         }
         Err(HeaderSliceError::Len(_)) => return Err(Skip::Truncated),
@@ -395,5 +410,50 @@ impl<'a> Decoded<'a> {
             payload: t.get(hlen..).unwrap_or(&[]),
             payload_len: self.tcp_len - hlen as u32,
         })
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// fuzz/regressions/decode_render/caplen-gt-wire-len: a record whose
+    /// caplen exceeds its original length made the IPv4 length arithmetic
+    /// underflow (`total - wire`, then `end - hlen`).
+    #[test]
+    fn caplen_greater_than_wire_len() {
+        let mut p = vec![0u8; 12];
+        p.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        p.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        p.extend_from_slice(&[
+            0, 1, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 2, 0xff, 0xff, 0, 0, 0, 0,
+        ]);
+        for wire in [0, 10, 20, 40, 53] {
+            let pkt = Packet {
+                ts: Timestamp::default(),
+                wire_len: wire,
+                data: &p,
+            };
+            assert_eq!(
+                decode(LinkType::Ethernet, &pkt).err(),
+                Some(Skip::Malformed)
+            );
+        }
+        let pkt = Packet {
+            ts: Timestamp::default(),
+            wire_len: p.len() as u32,
+            data: &p,
+        };
+        assert!(decode(LinkType::Ethernet, &pkt).is_ok());
+        // The same over bare IPv6 (its payload length is clipped the same way).
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+        v6.extend_from_slice(&[0; 32]);
+        v6.extend_from_slice(&p[34..]);
+        let pkt = Packet {
+            ts: Timestamp::default(),
+            wire_len: 30,
+            data: &v6,
+        };
+        assert_eq!(decode(LinkType::Raw, &pkt).err(), Some(Skip::Malformed));
     }
 }

@@ -112,6 +112,29 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
             format!("{} TCP packets had their payload cut by the capture's snapshot length: requests in the missing bytes cannot be counted; capture with a larger snaplen (tcpdump -s 0)", s.payload_cut),
         );
     }
+    // Bounds reached: the counts may be incomplete (said even when no HTTP
+    // was seen, which is what a flood or a runaway head looks like).
+    if s.capped {
+        add!(
+            Cause::Capped,
+            "connection cap reached".into(),
+            format!("the --max-connections cap was reached: {} segments that would have opened new connections were not tracked", s.track.dropped_at_cap),
+        );
+    }
+    if s.header_capped > 0 {
+        add!(
+            Cause::Capped,
+            "HTTP head over the limit".into(),
+            format!("{} sent an HTTP head longer than --max-header-bytes: it was skipped, so requests may be missing from the counts", plural(s.header_capped as usize, "connection", "connections")),
+        );
+    }
+    if s.window_capped > 0 {
+        add!(
+            Cause::Capped,
+            "reassembly window overflow".into(),
+            format!("{} had more out-of-order data than --reasm-window holds: a hole was skipped, so requests may be missing from the counts", plural(s.window_capped as usize, "connection", "connections")),
+        );
+    }
     let http: Vec<&ConnReport> = conns.iter().filter(|c| c.http_requests > 0).collect();
     if http.is_empty() && s.connections > 0 && s.payload_cut == 0 {
         add!(
@@ -206,13 +229,6 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
             Cause::TimeWait,
             format!("TIME-WAIT {} client, {} server", tw[0], tw[1]),
             detail
-        );
-    }
-    if s.capped {
-        add!(
-            Cause::Capped,
-            "connection cap reached".into(),
-            "the --max-connections cap was reached: later connections were not tracked".into()
         );
     }
     out

@@ -164,7 +164,7 @@ fn zero_length_records_and_backwards_time() {
     let (_, recs) = read_pcap(&fixture());
     let records = vec![
         (100, 0, vec![]),
-        (90, 60, recs[0].1.clone()),
+        (90, recs[0].0, recs[0].1.clone()),
         (80, 5, vec![0xff; 5]),
         (70, recs[1].0, recs[1].1.clone()),
     ];

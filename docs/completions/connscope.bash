@@ -247,7 +247,7 @@ _connscope() {
             return 0
             ;;
         connscope__subcmd__live)
-            opts="-i -c -w -s -p -f -q -a -h --interface --count --duration --write --snaplen --port --filter --quiet --no-summary --annotate --format --time-wait --max-connections --ladder --timeline --ascii --html --color --help"
+            opts="-i -c -w -s -p -f -q -a -h --interface --count --duration --write --snaplen --port --filter --quiet --no-summary --annotate --format --time-wait --max-connections --reasm-window --max-header-bytes --ladder --timeline --ascii --html --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -317,6 +317,14 @@ _connscope() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --reasm-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-header-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ladder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -337,7 +345,7 @@ _connscope() {
             return 0
             ;;
         connscope__subcmd__read)
-            opts="-p -f -q -a -h --port --filter --quiet --no-summary --annotate --format --time-wait --max-connections --ladder --timeline --ascii --html --color --help"
+            opts="-p -f -q -a -h --port --filter --quiet --no-summary --annotate --format --time-wait --max-connections --reasm-window --max-header-bytes --ladder --timeline --ascii --html --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,6 +376,14 @@ _connscope() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reasm-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-header-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

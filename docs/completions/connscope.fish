@@ -39,6 +39,8 @@ ndjson\t'One JSON object per connection as it ends, then a final totals line'
 csv\t'One row per connection, with a header row'"
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l time-wait -d '2MSL to assume for TIME-WAIT, in seconds (Linux: 60)' -r
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l max-connections -d 'Most connections tracked at once; past it new connections are counted and skipped' -r
+complete -c connscope -n "__fish_connscope_using_subcommand read" -l reasm-window -d 'Out-of-order bytes held per connection and direction; past it the first hole is skipped' -r
+complete -c connscope -n "__fish_connscope_using_subcommand read" -l max-header-bytes -d 'Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported' -r
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l ladder -d 'Sequence diagram of connection ID (a number from the table), or `all` for small captures' -r
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l html -d 'Also write a self-contained HTML report (table, timeline, ladders, diagnosis) to FILE' -r -F
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l color -d 'Colour in the human report: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set'
@@ -63,6 +65,8 @@ ndjson\t'One JSON object per connection as it ends, then a final totals line'
 csv\t'One row per connection, with a header row'"
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l time-wait -d '2MSL to assume for TIME-WAIT, in seconds (Linux: 60)' -r
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l max-connections -d 'Most connections tracked at once; past it new connections are counted and skipped' -r
+complete -c connscope -n "__fish_connscope_using_subcommand live" -l reasm-window -d 'Out-of-order bytes held per connection and direction; past it the first hole is skipped' -r
+complete -c connscope -n "__fish_connscope_using_subcommand live" -l max-header-bytes -d 'Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported' -r
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l ladder -d 'Sequence diagram of connection ID (a number from the table), or `all` for small captures' -r
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l html -d 'Also write a self-contained HTML report (table, timeline, ladders, diagnosis) to FILE' -r -F
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l color -d 'Colour in the human report: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set'

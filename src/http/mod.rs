@@ -865,6 +865,36 @@ mod tests {
         assert_eq!(w.targets(), vec!["GET /a", "GET /ok"]);
     }
 
+    /// fuzz/regressions/http_split/head-over-limit-in-one-segment: a head
+    /// longer than `max_header_bytes` was accepted when it arrived in one
+    /// segment but refused (and the stream resynchronised) when split, so
+    /// the request count depended on segmentation.
+    #[test]
+    fn head_over_the_limit_counts_the_same_whole_or_split() {
+        let cfg = HttpConfig {
+            max_header_bytes: 256,
+            ..HttpConfig::default()
+        };
+        let mut head = b"GET /big HTTP/1.1\r\nX-Long: ".to_vec();
+        head.extend_from_slice(&[b'a'; 300]);
+        head.extend_from_slice(b"\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+        let mut counts = Vec::new();
+        for cut in [None, Some(100)] {
+            let mut w = Wire::with(cfg.clone(), [1, 2]);
+            match cut {
+                None => w.send(C, &head),
+                Some(n) => {
+                    w.send(C, &head[..n]);
+                    w.send(C, &head[n..]);
+                }
+            }
+            w.finish();
+            assert!(w.conn.limits_hit().header_too_large, "cut {cut:?}");
+            counts.push(w.conn.request_count());
+        }
+        assert_eq!(counts[0], counts[1]);
+    }
+
     #[test]
     fn one_byte_head_segments_up_to_the_limit_are_fast() {
         // Re-parsing only when a head could end keeps this linear.

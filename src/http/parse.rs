@@ -968,6 +968,10 @@ impl Parser {
         let cap = cfg.max_header_bytes.max(1);
         if self.carry.is_empty() {
             return match parse(input) {
+                // The same bound as when the item arrives split (the carry
+                // holds at most `cap` bytes): how a stream was segmented
+                // must not change what is counted.
+                Step::Done(n, _) if n > cap => Some(Err(Bad::TooLarge)),
                 Step::Done(n, v) => {
                     *input = &input[n..];
                     Some(Ok(v))

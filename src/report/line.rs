@@ -118,6 +118,9 @@ impl LineRenderer {
                 return;
             }
             Some(IpNote::BadLen(l)) => {
+                if d.missing > 0 {
+                    let _ = write!(b, "truncated-ip - {} bytes missing! ", d.missing);
+                }
                 let _ = write!(b, "bad-len {l}");
                 return;
             }

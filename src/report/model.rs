@@ -40,6 +40,10 @@ pub struct Summary {
     pub capped: bool,
     /// TCP packets whose payload was cut by the snapshot length.
     pub payload_cut: u64,
+    /// Connections with an HTTP head longer than `--max-header-bytes`.
+    pub header_capped: u64,
+    /// Connections whose out-of-order data overflowed `--reasm-window`.
+    pub window_capped: u64,
     pub diagnosis: Vec<String>,
     /// The same findings with their cause and a few-word form.
     pub findings: Vec<crate::diagnosis::Finding>,
