@@ -78,8 +78,16 @@ pub struct Analyzer<'o> {
     source: String,
     ladders: FxHashMap<ConnId, LadderLog>,
     done_ladders: Vec<Ladder>,
+    /// With ndjson, connections are streamed out, not kept: the diagnosis
+    /// works from this bounded sample of them instead.
+    diag_sample: Vec<ConnReport>,
+    /// Write the CSV header (false for the later files of one run).
+    pub csv_header: bool,
     pub outcome: Outcome,
 }
+
+/// Connections kept for the diagnosis when they are streamed (ndjson).
+const DIAG_SAMPLE: usize = 50_000;
 
 /// Running totals over connections already turned into reports.
 #[derive(Default)]
@@ -115,6 +123,8 @@ impl<'o> Analyzer<'o> {
             source: source.to_string(),
             ladders: FxHashMap::default(),
             done_ladders: Vec::new(),
+            diag_sample: Vec::new(),
+            csv_header: true,
             outcome: Outcome {
                 link_type: link_type.to_string(),
                 ..Default::default()
@@ -316,7 +326,17 @@ impl<'o> Analyzer<'o> {
             self.totals.requests += rep.http_requests;
             self.totals.responses += rep.http_responses;
             match self.args.format {
-                Format::Ndjson => report::json::write_ndjson_conn(out, &self.source, &rep)?,
+                Format::Ndjson => {
+                    report::json::write_ndjson_conn(out, &self.source, &rep)?;
+                    if self.diag_sample.len() < DIAG_SAMPLE {
+                        let mut r = rep;
+                        // The diagnosis reads the first and last requests only.
+                        if r.requests.len() > 2 {
+                            r.requests.drain(1..r.requests.len() - 1);
+                        }
+                        self.diag_sample.push(r);
+                    }
+                }
                 _ => self.ended.push(rep),
             }
         }
@@ -404,7 +424,17 @@ impl<'o> Analyzer<'o> {
             self.totals.requests += rep.http_requests;
             self.totals.responses += rep.http_responses;
             match self.args.format {
-                Format::Ndjson => report::json::write_ndjson_conn(out, &self.source, &rep)?,
+                Format::Ndjson => {
+                    report::json::write_ndjson_conn(out, &self.source, &rep)?;
+                    if self.diag_sample.len() < DIAG_SAMPLE {
+                        let mut r = rep;
+                        // The diagnosis reads the first and last requests only.
+                        if r.requests.len() > 2 {
+                            r.requests.drain(1..r.requests.len() - 1);
+                        }
+                        self.diag_sample.push(r);
+                    }
+                }
                 _ => self.ended.push(rep),
             }
         }
@@ -458,7 +488,9 @@ impl<'o> Analyzer<'o> {
             Format::Json => report::json::write_json(out, &summary, &self.ended),
             Format::Ndjson => report::json::write_ndjson_totals(out, &summary),
             Format::Csv => {
-                writeln!(out, "{}", report::json::CSV_HEADER)?;
+                if self.csv_header {
+                    writeln!(out, "{}", report::json::CSV_HEADER)?;
+                }
                 for c in &self.ended {
                     report::json::write_csv_row(out, &self.source, c)?;
                 }
@@ -488,7 +520,12 @@ impl<'o> Analyzer<'o> {
             diagnosis: Vec::new(),
             findings: Vec::new(),
         };
-        s.findings = crate::diagnosis::findings(&s, &self.ended);
+        let conns = if self.args.format == Format::Ndjson {
+            &self.diag_sample
+        } else {
+            &self.ended
+        };
+        s.findings = crate::diagnosis::findings(&s, conns);
         s.diagnosis = s.findings.iter().map(|f| f.detail.clone()).collect();
         s
     }
@@ -583,11 +620,14 @@ impl From<std::io::Error> for RunError {
 
 /// Analyses one saved capture, writing lines and the report to `out` and
 /// tcpdump's status line to `status`.
+/// `first` is false for the second and later files of one run (CSV then
+/// writes its header once).
 pub fn read_file(
     path: &Path,
     args: &AnalysisArgs,
     out: &mut dyn Write,
     status: &mut dyn Write,
+    first: bool,
 ) -> Result<Outcome, RunError> {
     let filter = crate::capture::filter_expression(args.port, args.filter.as_deref());
     let mut src = FileSource::open(path, filter.as_deref()).map_err(RunError::Capture)?;
@@ -597,6 +637,7 @@ pub fn read_file(
     }
     let link = src.link;
     let mut an = Analyzer::new(args, &path.display().to_string(), src.link_name());
+    an.csv_header = first;
     let mut progress = Progress::new(path);
     let broken = loop {
         match src.next_with(|p| an.on_packet(link, &p, out)) {

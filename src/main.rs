@@ -25,8 +25,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
     let mut failed = false;
     match cli.command {
         Command::Read(args) => {
-            for file in &args.files {
-                match analysis::read_file(file, &args.analysis, &mut out, &mut io::stderr()) {
+            for (i, file) in args.files.iter().enumerate() {
+                match analysis::read_file(file, &args.analysis, &mut out, &mut io::stderr(), i == 0)
+                {
                     Ok(_) => {}
                     Err(RunError::Io(e)) => return Err(e),
                     Err(RunError::Capture(e)) => {

@@ -297,3 +297,31 @@ fn ndjson_streams_connections_then_totals_and_csv_has_one_row_each() {
         .unwrap()
         .starts_with("source,id,client,server"));
 }
+
+/// Streaming (ndjson) keeps no connection list, yet its totals line carries
+/// the same diagnosis as the JSON report; CSV over several files has one
+/// header and one row per connection of each file.
+#[test]
+fn ndjson_diagnosis_and_multi_file_csv() {
+    let cap = fixtures().join("gen-server-limit.pcap");
+    let o = connscope(&["read", "--format", "ndjson", cap.to_str().unwrap()]);
+    let last: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let j = json_report(&cap);
+    assert_eq!(last["findings"], j["findings"]);
+    assert_eq!(last["findings"][0]["cause"], "keep-alive-limit");
+    let (a, b) = (
+        fixtures().join("gen-drain.pcap"),
+        fixtures().join("gen-http10.pcap"),
+    );
+    let o = connscope(&[
+        "read",
+        "--format",
+        "csv",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().filter(|l| l.starts_with("source,")).count(), 1);
+    assert_eq!(text.lines().count(), 1 + 1 + 10, "{text}");
+}
