@@ -78,15 +78,15 @@ pub struct Analyzer<'o> {
     source: String,
     ladders: FxHashMap<ConnId, LadderLog>,
     done_ladders: Vec<Ladder>,
-    /// With ndjson, connections are streamed out, not kept: the diagnosis
-    /// works from this bounded sample of them instead.
-    diag_sample: Vec<ConnReport>,
+    /// Ended connections not kept (past `DIAG_SAMPLE` in bounded modes).
+    not_kept: u64,
     /// Write the CSV header (false for the later files of one run).
     pub csv_header: bool,
     pub outcome: Outcome,
 }
 
-/// Connections kept for the diagnosis when they are streamed (ndjson).
+/// Connections kept for the table and the diagnosis when the output does
+/// not need every one of them (table without --html, ndjson).
 const DIAG_SAMPLE: usize = 50_000;
 
 /// Running totals over connections already turned into reports.
@@ -123,7 +123,7 @@ impl<'o> Analyzer<'o> {
             source: source.to_string(),
             ladders: FxHashMap::default(),
             done_ladders: Vec::new(),
-            diag_sample: Vec::new(),
+            not_kept: 0,
             csv_header: true,
             outcome: Outcome {
                 link_type: link_type.to_string(),
@@ -321,24 +321,41 @@ impl<'o> Analyzer<'o> {
     fn collect_ended(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         for rec in self.tracker.drain_ended() {
             let rep = self.conn_report(rec);
-            self.totals.connections += 1;
-            self.totals.with_http += u64::from(rep.http_requests > 0);
-            self.totals.requests += rep.http_requests;
-            self.totals.responses += rep.http_responses;
-            match self.args.format {
-                Format::Ndjson => {
-                    report::json::write_ndjson_conn(out, &self.source, &rep)?;
-                    if self.diag_sample.len() < DIAG_SAMPLE {
-                        let mut r = rep;
-                        // The diagnosis reads the first and last requests only.
-                        if r.requests.len() > 2 {
-                            r.requests.drain(1..r.requests.len() - 1);
-                        }
-                        self.diag_sample.push(r);
-                    }
-                }
-                _ => self.ended.push(rep),
+            self.keep(rep, out)?;
+        }
+        Ok(())
+    }
+
+    /// Counts an ended connection and keeps what the output needs of it:
+    /// ndjson streams it; JSON and CSV list every connection; the table (and
+    /// the diagnosis behind it) keeps a bounded number, so memory does not
+    /// grow with the capture.
+    fn keep(&mut self, mut rep: ConnReport, out: &mut dyn Write) -> std::io::Result<()> {
+        self.totals.connections += 1;
+        self.totals.with_http += u64::from(rep.http_requests > 0);
+        self.totals.requests += rep.http_requests;
+        self.totals.responses += rep.http_responses;
+        let bounded = match self.args.format {
+            Format::Json | Format::Csv => false,
+            Format::Ndjson => {
+                report::json::write_ndjson_conn(out, &self.source, &rep)?;
+                true
             }
+            Format::Table => self.args.html.is_none(),
+        };
+        if !bounded {
+            self.ended.push(rep);
+        } else if self.ended.len() < DIAG_SAMPLE {
+            // The diagnosis reads the first and last requests, the timeline
+            // marks fewer than a screen's width: the middle of a long list goes.
+            const KEEP: usize = 128;
+            if rep.requests.len() > 2 * KEEP {
+                let n = rep.requests.len();
+                rep.requests.drain(KEEP..n - KEEP);
+            }
+            self.ended.push(rep);
+        } else {
+            self.not_kept += 1;
         }
         Ok(())
     }
@@ -419,24 +436,7 @@ impl<'o> Analyzer<'o> {
         self.collect_ended(out)?;
         for rec in self.tracker.records() {
             let rep = self.conn_report(rec);
-            self.totals.connections += 1;
-            self.totals.with_http += u64::from(rep.http_requests > 0);
-            self.totals.requests += rep.http_requests;
-            self.totals.responses += rep.http_responses;
-            match self.args.format {
-                Format::Ndjson => {
-                    report::json::write_ndjson_conn(out, &self.source, &rep)?;
-                    if self.diag_sample.len() < DIAG_SAMPLE {
-                        let mut r = rep;
-                        // The diagnosis reads the first and last requests only.
-                        if r.requests.len() > 2 {
-                            r.requests.drain(1..r.requests.len() - 1);
-                        }
-                        self.diag_sample.push(r);
-                    }
-                }
-                _ => self.ended.push(rep),
-            }
+            self.keep(rep, out)?;
         }
         self.ended.sort_by_key(|r| r.record.id);
         let summary = self.summary();
@@ -455,7 +455,12 @@ impl<'o> Analyzer<'o> {
                 if !self.args.quiet && self.outcome.packets.total > 0 {
                     writeln!(out)?;
                 }
-                report::table::write_table(out, &self.ended, table_width())?;
+                report::table::write_table(
+                    out,
+                    &self.ended,
+                    self.totals.connections,
+                    table_width(),
+                )?;
                 report::table::write_summary(out, &summary, self.args.use_color())?;
                 self.done_ladders.sort_by_key(|l| l.conn.record.id);
                 if self.args.ladder.is_some() {
@@ -519,13 +524,16 @@ impl<'o> Analyzer<'o> {
             track,
             diagnosis: Vec::new(),
             findings: Vec::new(),
+            diagnosis_note: None,
         };
-        let conns = if self.args.format == Format::Ndjson {
-            &self.diag_sample
-        } else {
-            &self.ended
-        };
-        s.findings = crate::diagnosis::findings(&s, conns);
+        s.findings = crate::diagnosis::findings(&s, &self.ended);
+        if self.not_kept > 0 {
+            s.diagnosis_note = Some(format!(
+                "the diagnosis looked at the first {} of {} connections",
+                self.ended.len(),
+                self.totals.connections
+            ));
+        }
         s.diagnosis = s.findings.iter().map(|f| f.detail.clone()).collect();
         s
     }

@@ -47,6 +47,8 @@ pub struct Summary {
     pub diagnosis: Vec<String>,
     /// The same findings with their cause and a few-word form.
     pub findings: Vec<crate::diagnosis::Finding>,
+    /// Set when the findings come from a bounded share of the connections.
+    pub diagnosis_note: Option<String>,
 }
 
 impl Summary {

@@ -16,10 +16,18 @@ fn short_duration(secs: f64) -> String {
 
 /// Renders the per-connection table. `width` fixes the table width (off a
 /// terminal: 100 columns, so it never wraps into mush in a log).
-pub fn write_table(out: &mut dyn Write, conns: &[ConnReport], width: u16) -> io::Result<()> {
+pub fn write_table(
+    out: &mut dyn Write,
+    conns: &[ConnReport],
+    total: u64,
+    width: u16,
+) -> io::Result<()> {
     if conns.is_empty() {
         return writeln!(out, "no TCP connections");
     }
+    // A table of a million rows helps nobody: the first rows, then the count.
+    let shown = &conns[..conns.len().min(MAX_ROWS)];
+    let more = total.saturating_sub(shown.len() as u64);
     let mut t = Table::new();
     // Two-line cells (client over server) keep one connection per row
     // readable in 100 columns.
@@ -41,7 +49,7 @@ pub fn write_table(out: &mut dyn Write, conns: &[ConnReport], width: u16) -> io:
         .map(|c| c.record.start)
         .min()
         .unwrap_or_default();
-    for c in conns {
+    for c in shown {
         let r = &c.record;
         t.add_row(vec![
             Cell::new(r.id.0).set_alignment(CellAlignment::Right),
@@ -65,8 +73,18 @@ pub fn write_table(out: &mut dyn Write, conns: &[ConnReport], width: u16) -> io:
             Cell::new(c.http_requests).set_alignment(CellAlignment::Right),
         ]);
     }
-    writeln!(out, "{t}")
+    writeln!(out, "{t}")?;
+    if more > 0 {
+        writeln!(
+            out,
+            "… {more} more connections not shown (every one: --format csv, json or ndjson)"
+        )?;
+    }
+    Ok(())
 }
+
+/// Rows of the human table.
+pub const MAX_ROWS: usize = 500;
 
 /// ANSI bold, for the headline and section titles when colour is on.
 fn bold(s: &str, color: bool) -> String {
@@ -101,6 +119,9 @@ pub fn write_summary(out: &mut dyn Write, s: &Summary, color: bool) -> io::Resul
     writeln!(out, "{}", bold(&s.headline(), color))?;
     if !s.diagnosis.is_empty() {
         writeln!(out, "{}", bold("Why:", color))?;
+        if let Some(n) = &s.diagnosis_note {
+            writeln!(out, "  ({n})")?;
+        }
         for d in &s.diagnosis {
             writeln!(out, "  - {d}")?;
         }

@@ -753,7 +753,8 @@ impl Conn {
 pub struct Tracker {
     cfg: TrackConfig,
     /// The current connection of each 4-tuple (live, ended, or a drained tombstone).
-    flows: FxHashMap<FlowKey, Conn>,
+    // Boxed: the table's buckets (grown in powers of two) then cost a pointer, not a whole connection.
+    flows: FxHashMap<FlowKey, Box<Conn>>,
     /// Where each connection in `flows` lives.
     index: FxHashMap<ConnId, FlowKey>,
     /// Connections pushed off their 4-tuple by a new one, not yet drained.
@@ -826,7 +827,7 @@ impl Tracker {
                 let mut conn = Conn::new(id, seg);
                 conn.reused_tuple = reused;
                 self.reused_tuples += u64::from(reused);
-                self.flows.insert(key, conn);
+                self.flows.insert(key, Box::new(conn));
                 self.index.insert(id, key);
                 self.live += 1;
                 new_connection = true;
@@ -1005,7 +1006,12 @@ impl Tracker {
     /// Every connection not yet drained, by id (after `finish`: final states).
     pub fn records(&self) -> Vec<ConnRecord> {
         let mut v = self.retired.clone();
-        v.extend(self.flows.values().filter(|c| !c.drained).map(Conn::record));
+        v.extend(
+            self.flows
+                .values()
+                .filter(|c| !c.drained)
+                .map(|c| c.record()),
+        );
         v.sort_by_key(|r| r.id);
         v
     }
