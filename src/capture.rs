@@ -147,6 +147,14 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
+/// A capture's link type, with libpcap's name (`EN10MB`) and description
+/// (`Ethernet`) as tcpdump prints them.
+fn link_of(dl: pcap::Linktype) -> (LinkType, String, String) {
+    let name = dl.get_name().unwrap_or_else(|_| format!("DLT {}", dl.0));
+    let description = dl.get_description().unwrap_or_else(|_| name.clone());
+    (LinkType::from_dlt(dl.0), name, description)
+}
+
 /// Builds the BPF expression for `--port` and `--filter` (and-ed).
 pub fn filter_expression(port: Option<u16>, filter: Option<&str>) -> Option<String> {
     match (port, filter.map(str::trim).filter(|f| !f.is_empty())) {
@@ -209,10 +217,7 @@ impl FileSource {
                 r
             })
         })?;
-        let dl = cap.get_datalink();
-        let link = LinkType::from_dlt(dl.0);
-        let link_name = dl.get_name().unwrap_or_else(|_| format!("DLT {}", dl.0));
-        let link_description = dl.get_description().unwrap_or_else(|_| link_name.clone());
+        let (link, link_name, link_description) = link_of(cap.get_datalink());
         if let LinkType::Unknown(_) = link {
             return Err(CaptureError::UnsupportedLinkType {
                 path: path.to_path_buf(),
@@ -469,10 +474,7 @@ impl LiveCapture {
                 reason: pcap_reason(&e),
             })?;
         }
-        let dl = cap.get_datalink();
-        let link = LinkType::from_dlt(dl.0);
-        let link_name = dl.get_name().unwrap_or_else(|_| format!("DLT {}", dl.0));
-        let link_description = dl.get_description().unwrap_or_else(|_| link_name.clone());
+        let (link, link_name, link_description) = link_of(cap.get_datalink());
         if let LinkType::Unknown(_) = link {
             return Err(CaptureError::Live {
                 reason: format!("{name}: unsupported link type {link_name} ({link_description}); capture on another interface"),

@@ -19,6 +19,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a capture error on one line after what was already written, and
+/// says whether the run failed; an output error ends the run.
+fn report<T>(r: Result<T, RunError>, out: &mut impl Write) -> io::Result<bool> {
+    match r {
+        Ok(_) => Ok(false),
+        Err(RunError::Io(e)) => Err(e),
+        Err(RunError::Capture(e)) => {
+            out.flush()?;
+            eprintln!("connscope: error: {e}");
+            Ok(true)
+        }
+    }
+}
+
+/// The same for the generator and the demo, whose errors carry context.
+fn report_any(r: anyhow::Result<()>, out: &mut impl Write) -> io::Result<bool> {
+    match r {
+        Ok(()) => Ok(false),
+        Err(e) => {
+            out.flush()?;
+            eprintln!("connscope: error: {e:#}");
+            Ok(true)
+        }
+    }
+}
+
 fn run(cli: Cli) -> io::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
@@ -26,40 +52,19 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
     match cli.command {
         Command::Read(args) => {
             for (i, file) in args.files.iter().enumerate() {
-                match analysis::read_file(file, &args.analysis, &mut out, &mut io::stderr(), i == 0)
-                {
-                    Ok(_) => {}
-                    Err(RunError::Io(e)) => return Err(e),
-                    Err(RunError::Capture(e)) => {
-                        out.flush()?;
-                        eprintln!("connscope: error: {e}");
-                        failed = true;
-                    }
-                }
+                let r =
+                    analysis::read_file(file, &args.analysis, &mut out, &mut io::stderr(), i == 0);
+                failed |= report(r, &mut out)?;
             }
         }
-        Command::Live(args) => match analysis::live(&args, &mut out, &mut io::stderr()) {
-            Ok(_) => {}
-            Err(RunError::Io(e)) => return Err(e),
-            Err(RunError::Capture(e)) => {
-                out.flush()?;
-                eprintln!("connscope: error: {e}");
-                failed = true;
-            }
-        },
+        Command::Live(args) => {
+            failed = report(analysis::live(&args, &mut out, &mut io::stderr()), &mut out)?
+        }
         Command::Demo(args) => {
-            if let Err(e) = connscope::demo::run(&args, &mut out) {
-                out.flush()?;
-                eprintln!("connscope: error: {e:#}");
-                failed = true;
-            }
+            failed = report_any(connscope::demo::run(&args, &mut out), &mut out)?
         }
         Command::Gen(args) => {
-            if let Err(e) = connscope::gen::run(&args, &mut out) {
-                out.flush()?;
-                eprintln!("connscope: error: {e:#}");
-                failed = true;
-            }
+            failed = report_any(connscope::gen::run(&args, &mut out).map(|_| ()), &mut out)?
         }
     }
     out.flush()?;
