@@ -274,3 +274,50 @@ fn demo_rows_agree_with_server_and_kernel() {
     }
     assert_eq!(seen, 7);
 }
+
+/// Without capture rights `demo` still runs the scenarios, shows the
+/// server's own counts, and says how to rerun with sudo.
+#[test]
+fn demo_without_privilege_shows_server_counts_and_the_fix() {
+    if !is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root to drop to an unprivileged user");
+        return;
+    }
+    let base = 40000 + (std::process::id() % 10000) as u16;
+    let o = Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(bin())
+        .args([
+            "demo",
+            "--port",
+            &base.to_string(),
+            "--scenario",
+            "no-drain,drain",
+        ])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    if String::from_utf8_lossy(&o.stderr).contains("os error 13") {
+        eprintln!("skipped: the test binary is not executable by nobody");
+        return;
+    }
+    assert!(o.status.success(), "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .unwrap()
+    };
+    assert_eq!(row("no-drain")[2], "10", "{out}");
+    assert_eq!(row("drain")[2], "1", "{out}");
+    assert!(
+        out.contains("not captured") && out.contains("sudo connscope demo"),
+        "{out}"
+    );
+}
