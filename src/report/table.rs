@@ -97,16 +97,17 @@ fn bold(s: &str, color: bool) -> String {
 
 /// Totals, TIME-WAIT figures, the headline and the "Why" section.
 pub fn write_summary(out: &mut dyn Write, s: &Summary, color: bool) -> io::Result<()> {
+    let n = |v: u64, one: &str, many: &str| format!("{v} {}", if v == 1 { one } else { many });
     writeln!(
         out,
-        "{} packets ({} TCP, {} skipped); {} connections, {} with HTTP; {} requests, {} responses",
-        s.packets_total,
+        "{} ({} TCP, {} skipped); {}, {} with HTTP; {}, {}",
+        n(s.packets_total, "packet", "packets"),
         s.packets_tcp,
         s.packets_skipped,
-        s.connections,
+        n(s.connections, "connection", "connections"),
         s.connections_with_http,
-        s.http_requests,
-        s.http_responses
+        n(s.http_requests, "request", "requests"),
+        n(s.http_responses, "response", "responses"),
     )?;
     writeln!(
         out,
