@@ -518,22 +518,32 @@ impl LiveCapture {
             .spawn(move || {
                 let mut stats = LiveStats::default();
                 let mut error = None;
+                // One captured packet: saved with -w, handed to the analysis;
+                // false once the analysis side has gone away.
+                macro_rules! deliver {
+                    ($p:expr) => {{
+                        let p = $p;
+                        stats.captured += 1;
+                        if let Some(s) = save.as_mut() {
+                            s.write(&p);
+                        }
+                        let owned = OwnedPacket {
+                            ts: Timestamp::new(p.header.ts.tv_sec, p.header.ts.tv_usec as u32 * 1000),
+                            wire_len: p.header.len,
+                            data: p.data.to_vec(),
+                        };
+                        tx.send(LiveEvent::Packet(owned)).is_ok()
+                    }};
+                }
+                let mut receiver_gone = false;
                 while !stop_t.load(Ordering::Relaxed) {
                     if count.is_some_and(|c| stats.captured >= c) || duration.is_some_and(|d| started.elapsed() >= d) {
                         break;
                     }
                     match cap.next_packet() {
                         Ok(p) => {
-                            stats.captured += 1;
-                            if let Some(s) = save.as_mut() {
-                                s.write(&p);
-                            }
-                            let owned = OwnedPacket {
-                                ts: Timestamp::new(p.header.ts.tv_sec, p.header.ts.tv_usec as u32 * 1000),
-                                wire_len: p.header.len,
-                                data: p.data.to_vec(),
-                            };
-                            if tx.send(LiveEvent::Packet(owned)).is_err() {
+                            if !deliver!(p) {
+                                receiver_gone = true;
                                 break;
                             }
                         }
@@ -548,10 +558,34 @@ impl LiveCapture {
                         }
                     }
                 }
+                // Stopped by Ctrl-C or --duration: packets the kernel already
+                // holds arrived before the stop, so they are read too (nothing
+                // lost), without waiting for more.
+                let drain = error.is_none() && !receiver_gone && count.is_none_or(|c| stats.captured < c);
+                let mut cap = if drain {
+                    match cap.setnonblock() {
+                        Ok(mut c) => {
+                            for _ in 0..1_000_000 {
+                                match c.next_packet() {
+                                    Ok(p) => {
+                                        if !deliver!(p) {
+                                            break;
+                                        }
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            Some(c)
+                        }
+                        Err(_) => None,
+                    }
+                } else {
+                    Some(cap)
+                };
                 if let Some(s) = save.as_mut() {
                     let _ = s.flush();
                 }
-                if let Ok(st) = cap.stats() {
+                if let Some(Ok(st)) = cap.as_mut().map(|c| c.stats()) {
                     stats.received = st.received;
                     stats.dropped = st.dropped;
                     stats.if_dropped = st.if_dropped;

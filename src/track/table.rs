@@ -268,6 +268,8 @@ struct Endpoint {
     isn: Option<SeqNum>,
     /// Sequence number its FIN occupies (seq + payload length of the FIN segment).
     fin: Option<SeqNum>,
+    /// Highest acknowledgment number it has sent.
+    ack_sent: Option<SeqNum>,
     tw_until: Option<Timestamp>,
     tw_entered: Option<Timestamp>,
     packets: u64,
@@ -280,6 +282,7 @@ impl Endpoint {
             state,
             isn: None,
             fin: None,
+            ack_sent: None,
             tw_until: None,
             tw_entered: None,
             packets: 0,
@@ -619,6 +622,27 @@ impl Conn {
                 }
                 if self.first_fin.is_none() {
                     self.first_fin = Some((sender, ts));
+                }
+                // Reordered capture (seen on loaded multi-core loopback): the
+                // receiver's ACK of this FIN was captured before the FIN. It
+                // has acknowledged it, so it takes that step now.
+                let fin = self.ep[si].fin;
+                if self.ep[ri]
+                    .ack_sent
+                    .is_some_and(|a| fin.is_some_and(|f| a > f))
+                {
+                    let late = self.apply(receiver, Event::SendAckOfFin, ts, clock, &mut out);
+                    // ... and the FIN's sender received that ACK.
+                    let late2 = self.apply(sender, Event::RecvAckOfFin, ts, clock, &mut out);
+                    if late.is_some() || late2.is_some() {
+                        self.anomalies += 1;
+                    }
+                }
+            }
+            if f.ack() {
+                let a = SeqNum(seg.ack);
+                if self.ep[si].ack_sent.is_none_or(|prev| a > prev) {
+                    self.ep[si].ack_sent = Some(a);
                 }
             }
             if f.rst() {
@@ -1273,6 +1297,25 @@ mod tests {
         assert_eq!(tr.stats().connections, 1);
         assert_ne!(r.close, Close::Refused);
         assert_eq!((r.client_state, r.server_state), (Established, Established));
+    }
+
+    /// Loaded multi-core loopback can capture the closer's last ACK before
+    /// the peer's FIN it acknowledges: the closer still ends in TIME_WAIT.
+    #[test]
+    fn final_ack_captured_before_the_fin_still_enters_time_wait() {
+        let mut tr = tracker(60.0);
+        let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:80");
+        w.handshake(&mut tr);
+        w.send(&mut tr, C, FA, 0);
+        w.send(&mut tr, S, A, 0);
+        let server_fin = w.build(S, FA, 0, None);
+        let client_ack = w.build(C, A, 0, None);
+        tr.on_segment(&client_ack).unwrap();
+        tr.on_segment(&server_fin).unwrap();
+        let r = only(&tr);
+        assert_eq!((r.client_state, r.server_state), (TimeWait, Closed));
+        assert_eq!(r.time_wait, TimeWaitHolder::Client);
+        assert_eq!(r.close, Close::Client);
     }
 
     #[test]
