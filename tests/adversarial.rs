@@ -160,29 +160,7 @@ fn tcp4(
     opts: &[u8],
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut o = opts.to_vec();
-    while o.len() % 4 != 0 {
-        o.push(0);
-    }
-    let tcp_len = 20 + o.len();
-    let total = 20 + tcp_len + payload.len();
-    let mut b = Vec::with_capacity(14 + total);
-    b.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    b.extend_from_slice(&[0x45, 0]);
-    b.extend_from_slice(&(total as u16).to_be_bytes());
-    b.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    b.extend_from_slice(&src);
-    b.extend_from_slice(&dst);
-    b.extend_from_slice(&sport.to_be_bytes());
-    b.extend_from_slice(&dport.to_be_bytes());
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(&ack.to_be_bytes());
-    b.push(((tcp_len / 4) as u8) << 4);
-    b.push(flags);
-    b.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
-    b.extend_from_slice(&o);
-    b.extend_from_slice(payload);
-    b
+    common::tcp_frame(src, dst, sport, dport, seq, ack, flags, opts, payload)
 }
 
 const C: [u8; 4] = [10, 0, 0, 2];

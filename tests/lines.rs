@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 
 /// Every fixture with a `.tcpdump.out` golden file: connscope's lines must be
 /// byte-identical.
@@ -158,48 +157,6 @@ fn truncation_at_every_length_matches_tcpdump() {
     assert_same_lines("truncation sweep", &exp, &got);
 }
 
-#[allow(dead_code)]
-fn exists(p: &Path) -> bool {
-    p.exists()
-}
-
-/// Builds an Ethernet/IPv4/TCP frame with raw option bytes.
-#[allow(clippy::too_many_arguments)]
-fn frame(
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    opts: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut tcp = etherparse::TcpHeader::new(sport, dport, seq, 1000);
-    tcp.acknowledgment_number = ack;
-    tcp.fin = flags & 0x01 != 0;
-    tcp.syn = flags & 0x02 != 0;
-    tcp.rst = flags & 0x04 != 0;
-    tcp.psh = flags & 0x08 != 0;
-    tcp.ack = flags & 0x10 != 0;
-    tcp.urg = flags & 0x20 != 0;
-    tcp.ece = flags & 0x40 != 0;
-    tcp.cwr = flags & 0x80 != 0;
-    tcp.urgent_pointer = if tcp.urg { 7 } else { 0 };
-    let mut padded = opts.to_vec();
-    while padded.len() % 4 != 0 {
-        padded.push(0);
-    }
-    tcp.set_options_raw(&padded).unwrap();
-    let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
-        .ipv4(src, dst, 64)
-        .tcp_header(tcp);
-    let mut out = Vec::new();
-    b.write(&mut out, payload).unwrap();
-    out
-}
-
 /// Every TCP option tcpdump names (and malformed ones), every flag letter,
 /// and tcpdump's relative-sequence rule (absolute on SYN/SYN-ACK, relative
 /// from the first ACK, restarted by a new SYN on the same 4-tuple, the
@@ -216,9 +173,9 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
     ];
     let mut pkts = vec![
         // Handshake with options, then relative numbers, SACK blocks, FIN.
-        frame(a, b, 40000, 8080, 1000, 0, 0x02, &sack_ok_ts, b""),
-        frame(b, a, 8080, 40000, 5000, 1001, 0x12, &sack_ok_ts, b""),
-        frame(
+        tcp_frame(a, b, 40000, 8080, 1000, 0, 0x02, &sack_ok_ts, b""),
+        tcp_frame(b, a, 8080, 40000, 5000, 1001, 0x12, &sack_ok_ts, b""),
+        tcp_frame(
             a,
             b,
             40000,
@@ -229,7 +186,7 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1],
             b"",
         ),
-        frame(
+        tcp_frame(
             a,
             b,
             40000,
@@ -240,7 +197,7 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[],
             b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
         ),
-        frame(
+        tcp_frame(
             b,
             a,
             8080,
@@ -251,7 +208,7 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[1, 1, 5, 10, 0, 0, 3, 0xf1, 0, 0, 4, 0],
             b"",
         ),
-        frame(
+        tcp_frame(
             b,
             a,
             8080,
@@ -262,7 +219,7 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[],
             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         ),
-        frame(
+        tcp_frame(
             b,
             a,
             8080,
@@ -273,7 +230,7 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[],
             b"body bytes without a line end",
         ),
-        frame(
+        tcp_frame(
             b,
             a,
             8080,
@@ -284,13 +241,13 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[],
             b"\x16\x03\x01binary",
         ),
-        frame(a, b, 40000, 8080, 1029, 5040, 0x11, &[], b""),
+        tcp_frame(a, b, 40000, 8080, 1029, 5040, 0x11, &[], b""),
         // A new SYN on the same 4-tuple restarts the numbering.
-        frame(a, b, 40000, 8080, 90000, 0, 0x02, &[2, 4, 5, 180], b""),
-        frame(b, a, 8080, 40000, 70000, 90001, 0x12, &[], b""),
-        frame(a, b, 40000, 8080, 90001, 70001, ack, &[], b""),
+        tcp_frame(a, b, 40000, 8080, 90000, 0, 0x02, &[2, 4, 5, 180], b""),
+        tcp_frame(b, a, 8080, 40000, 70000, 90001, 0x12, &[], b""),
+        tcp_frame(a, b, 40000, 8080, 90001, 70001, ack, &[], b""),
         // Mid-stream: first packet already has ACK.
-        frame(
+        tcp_frame(
             a,
             b,
             41000,
@@ -301,14 +258,14 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
             &[],
             b"POST /y HTTP/1.0\r\n\r\n",
         ),
-        frame(b, a, 80, 41000, 654321, 123476, ack, &[], b""),
+        tcp_frame(b, a, 80, 41000, 654321, 123476, ack, &[], b""),
         // Same port both sides: ordering by address.
-        frame(b, a, 5555, 5555, 10, 20, ack, &[], b""),
-        frame(a, b, 5555, 5555, 20, 11, ack, &[], b"x"),
+        tcp_frame(b, a, 5555, 5555, 10, 20, ack, &[], b""),
+        tcp_frame(a, b, 5555, 5555, 20, 11, ack, &[], b"x"),
         // Every flag letter, no flags at all, URG.
-        frame(a, b, 42000, 9, 1, 0, 0xff, &[], b""),
-        frame(a, b, 42000, 9, 1, 0, 0x00, &[], b""),
-        frame(a, b, 42000, 9, 1, 0, 0x20, &[], b""),
+        tcp_frame(a, b, 42000, 9, 1, 0, 0xff, &[], b""),
+        tcp_frame(a, b, 42000, 9, 1, 0, 0x00, &[], b""),
+        tcp_frame(a, b, 42000, 9, 1, 0, 0x20, &[], b""),
     ];
     let options: Vec<Vec<u8>> = vec![
         vec![6, 6, 0, 0, 0, 9],                    // echo
@@ -337,7 +294,7 @@ fn options_flags_and_relative_sequence_match_tcpdump() {
         vec![3, 3, 7, 4, 2],                       // wscale, sackOK
     ];
     for (i, o) in options.iter().enumerate() {
-        pkts.push(frame(a, b, 43000 + i as u16, 9, 1, 0, 0x02, o, b""));
+        pkts.push(tcp_frame(a, b, 43000 + i as u16, 9, 1, 0, 0x02, o, b""));
     }
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("options.pcap");

@@ -112,3 +112,41 @@ pub fn assert_same_lines(name: &str, expected: &str, actual: &str) {
         );
     }
 }
+
+/// An Ethernet/IPv4/TCP frame (etherparse's builder, checksums right) with
+/// raw option bytes padded to a multiple of 4.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    opts: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut tcp = etherparse::TcpHeader::new(sport, dport, seq, 1000);
+    tcp.acknowledgment_number = ack;
+    tcp.fin = flags & 0x01 != 0;
+    tcp.syn = flags & 0x02 != 0;
+    tcp.rst = flags & 0x04 != 0;
+    tcp.psh = flags & 0x08 != 0;
+    tcp.ack = flags & 0x10 != 0;
+    tcp.urg = flags & 0x20 != 0;
+    tcp.ece = flags & 0x40 != 0;
+    tcp.cwr = flags & 0x80 != 0;
+    tcp.urgent_pointer = if tcp.urg { 7 } else { 0 };
+    let mut padded = opts.to_vec();
+    while padded.len() % 4 != 0 {
+        padded.push(0);
+    }
+    tcp.set_options_raw(&padded).unwrap();
+    let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(src, dst, 64)
+        .tcp_header(tcp);
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
