@@ -82,6 +82,7 @@ pub struct Analyzer<'o> {
     not_kept: u64,
     /// Write the CSV header (false for the later files of one run).
     pub csv_header: bool,
+    cap_warned: bool,
     pub outcome: Outcome,
 }
 
@@ -125,6 +126,7 @@ impl<'o> Analyzer<'o> {
             done_ladders: Vec::new(),
             not_kept: 0,
             csv_header: true,
+            cap_warned: false,
             outcome: Outcome {
                 link_type: link_type.to_string(),
                 ..Default::default()
@@ -185,7 +187,17 @@ impl<'o> Analyzer<'o> {
     }
 
     fn on_segment(&mut self, seg: &crate::decode::Segment<'_>) -> Option<crate::track::Observed> {
-        let o = self.tracker.on_segment(seg)?;
+        let Some(o) = self.tracker.on_segment(seg) else {
+            // The only refusal is the connection cap: warn once, as it happens.
+            if !self.cap_warned {
+                self.cap_warned = true;
+                eprintln!(
+                    "connscope: warning: {} connections tracked (--max-connections): new connections are counted, not tracked, until some end",
+                    self.args.max_connections
+                );
+            }
+            return None;
+        };
         if self.wants_ladder(o.conn) {
             self.log_ladder(&o, seg);
         }

@@ -438,6 +438,14 @@ fn flood(n: u32) {
         "{}",
         cap.out
     );
+    assert_eq!(
+        cap.err
+            .matches("warning: 1000 connections tracked (--max-connections)")
+            .count(),
+        1,
+        "the cap is warned about once, on stderr: {}",
+        cap.err
+    );
     assert!(
         cap.peak_kib <= r.peak_kib,
         "capped run used more memory ({} KiB) than the uncapped one ({} KiB)",
