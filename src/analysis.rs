@@ -451,10 +451,10 @@ impl<'o> Analyzer<'o> {
             self.keep(rep, out)?;
         }
         self.ended.sort_by_key(|r| r.record.id);
+        self.done_ladders.sort_by_key(|l| l.conn.record.id);
         let summary = self.summary();
         self.outcome.summary = Some(summary.clone());
         if let Some(path) = &self.args.html {
-            self.done_ladders.sort_by_key(|l| l.conn.record.id);
             let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
             report::html::write_html(&mut f, &summary, &self.ended, &self.done_ladders)?;
             f.flush()?;
@@ -474,7 +474,6 @@ impl<'o> Analyzer<'o> {
                     table_width(),
                 )?;
                 report::table::write_summary(out, &summary, self.args.use_color())?;
-                self.done_ladders.sort_by_key(|l| l.conn.record.id);
                 if self.args.ladder.is_some() {
                     if let (Some(LadderSel::One(n)), true) =
                         (self.args.ladder, self.done_ladders.is_empty())

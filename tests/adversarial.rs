@@ -148,20 +148,7 @@ const PSH: u8 = 0x08;
 const FIN: u8 = 0x01;
 
 /// Ethernet + IPv4 (IHL 5) + TCP header with `opts` (padded to 4 bytes).
-#[allow(clippy::too_many_arguments)]
-fn tcp4(
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    opts: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
-    common::tcp_frame(src, dst, sport, dport, seq, ack, flags, opts, payload)
-}
+use common::tcp_frame as tcp4;
 
 const C: [u8; 4] = [10, 0, 0, 2];
 const S: [u8; 4] = [10, 0, 0, 1];
