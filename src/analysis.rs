@@ -187,17 +187,19 @@ impl<'o> Analyzer<'o> {
     }
 
     fn on_segment(&mut self, seg: &crate::decode::Segment<'_>) -> Option<crate::track::Observed> {
-        let Some(o) = self.tracker.on_segment(seg) else {
-            // The only refusal is the connection cap: warn once, as it happens.
-            if !self.cap_warned {
+        let observed = self.tracker.on_segment(seg);
+        // The cap: warn once, as it happens (checked per new connection only).
+        if !self.cap_warned && observed.as_ref().is_none_or(|o| o.new_connection) {
+            let st = self.tracker.stats();
+            if st.dropped_at_cap + st.evicted > 0 {
                 self.cap_warned = true;
                 eprintln!(
-                    "connscope: warning: {} connections tracked (--max-connections): new connections are counted, not tracked, until some end",
+                    "connscope: warning: {} connections tracked (--max-connections): half-open ones (a SYN and nothing else) are reported early to make room; when there are none, new connections are counted, not tracked, until some end",
                     self.args.max_connections
                 );
             }
-            return None;
-        };
+        }
+        let o = observed?;
         if self.wants_ladder(o.conn) {
             self.log_ladder(&o, seg);
         }
@@ -331,9 +333,13 @@ impl<'o> Analyzer<'o> {
     /// Turns connections the tracker says are over into reports (streamed
     /// out with ndjson), releasing their HTTP state.
     fn collect_ended(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        for rec in self.tracker.drain_ended() {
-            let rep = self.conn_report(rec);
-            self.keep(rep, out)?;
+        // In batches: at the end of a capture every open connection ends at
+        // once, and their records should not all exist at the same time.
+        while self.tracker.has_ended() {
+            for rec in self.tracker.drain_ended_max(4096) {
+                let rep = self.conn_report(rec);
+                self.keep(rep, out)?;
+            }
         }
         Ok(())
     }
@@ -528,7 +534,7 @@ impl<'o> Analyzer<'o> {
             connections_with_http: self.totals.with_http,
             http_requests: self.totals.requests,
             http_responses: self.totals.responses,
-            capped: track.dropped_at_cap > 0,
+            capped: track.dropped_at_cap + track.evicted > 0,
             payload_cut: p.payload_cut,
             header_capped: self.totals.header_capped,
             window_capped: self.totals.window_capped,

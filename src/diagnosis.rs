@@ -118,7 +118,7 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
         add!(
             Cause::Capped,
             "connection cap reached".into(),
-            format!("the --max-connections cap was reached: {} segments that would have opened new connections were not tracked", s.track.dropped_at_cap),
+            cap_detail(&s.track),
         );
     }
     if s.header_capped > 0 {
@@ -416,4 +416,25 @@ impl Cause {
                 | Cause::Healthy
         )
     }
+}
+
+/// What reaching `--max-connections` cost: early reports, untracked segments.
+fn cap_detail(t: &crate::track::TrackStats) -> String {
+    let mut parts = Vec::new();
+    if t.evicted > 0 {
+        parts.push(format!(
+            "{} half-open (a SYN and nothing else) reported early to make room (an answer arriving later counts as a new connection)",
+            plural(t.evicted as usize, "connection was", "connections were")
+        ));
+    }
+    if t.dropped_at_cap > 0 {
+        parts.push(format!(
+            "{} segments that would have opened new connections were not tracked",
+            t.dropped_at_cap
+        ));
+    }
+    format!(
+        "the --max-connections cap was reached: {}",
+        parts.join("; ")
+    )
 }

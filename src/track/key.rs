@@ -1,7 +1,7 @@
 //! The connection key (a canonical 4-tuple) and the port rule that names the
 //! server when a capture starts mid-connection.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Both socket addresses of a TCP 4-tuple, smaller first, so both directions of
 /// a connection give the same key.
@@ -17,6 +17,69 @@ impl FlowKey {
             FlowKey { lo: a, hi: b }
         } else {
             FlowKey { lo: b, hi: a }
+        }
+    }
+}
+
+/// A canonical 4-tuple packed into the bytes its address family needs
+/// (address then port, big-endian, smaller endpoint first): the connection
+/// table's key. IPv4 takes 12 bytes instead of the 64 of two `SocketAddr`s,
+/// which is what lets a SYN flood of millions of tuples fit in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TupleKey {
+    V4([u8; 12]),
+    V6([u8; 36]),
+}
+
+fn pack4(a: SocketAddr, out: &mut [u8]) -> bool {
+    match a {
+        SocketAddr::V4(v) => {
+            out[..4].copy_from_slice(&v.ip().octets());
+            out[4..6].copy_from_slice(&v.port().to_be_bytes());
+            true
+        }
+        SocketAddr::V6(_) => false,
+    }
+}
+
+fn pack6(a: SocketAddr, out: &mut [u8]) {
+    let ip = match a.ip() {
+        IpAddr::V4(v) => v.to_ipv6_mapped(),
+        IpAddr::V6(v) => v,
+    };
+    out[..16].copy_from_slice(&ip.octets());
+    out[16..18].copy_from_slice(&a.port().to_be_bytes());
+}
+
+impl TupleKey {
+    /// The key of the connection between `a` and `b`, in either direction.
+    /// (A v4/v6 mix cannot come from one packet; it is packed as v6, and
+    /// `endpoints` then gives the v4 side back as a mapped v6 address.)
+    pub fn new(a: SocketAddr, b: SocketAddr) -> TupleKey {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let mut k4 = [0u8; 12];
+        if pack4(lo, &mut k4[..6]) && pack4(hi, &mut k4[6..]) {
+            return TupleKey::V4(k4);
+        }
+        let mut k6 = [0u8; 36];
+        pack6(lo, &mut k6[..18]);
+        pack6(hi, &mut k6[18..]);
+        TupleKey::V6(k6)
+    }
+
+    /// The smaller and the larger endpoint, as `FlowKey` orders them.
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        let v4 = |b: &[u8]| {
+            SocketAddr::from(([b[0], b[1], b[2], b[3]], u16::from_be_bytes([b[4], b[5]])))
+        };
+        let v6 = |b: &[u8]| {
+            let ip: [u8; 16] = b[..16].try_into().unwrap_or([0; 16]);
+            let ip = std::net::Ipv6Addr::from(ip);
+            SocketAddr::from((ip, u16::from_be_bytes([b[16], b[17]])))
+        };
+        match self {
+            TupleKey::V4(k) => (v4(&k[..6]), v4(&k[6..])),
+            TupleKey::V6(k) => (v6(&k[..18]), v6(&k[18..])),
         }
     }
 }
@@ -45,6 +108,30 @@ mod tests {
     fn key_is_direction_free() {
         let (x, y) = (a("10.0.0.1:5000"), a("10.0.0.2:80"));
         assert_eq!(FlowKey::new(x, y), FlowKey::new(y, x));
+    }
+
+    #[test]
+    fn tuple_key_round_trips_and_is_direction_free() {
+        for (x, y) in [
+            ("10.0.0.1:5000", "10.0.0.2:80"),
+            ("127.0.0.1:65535", "127.0.0.1:0"),
+            ("[::1]:8080", "[fe80::1]:40000"),
+            ("[2001:db8::1]:1", "[2001:db8::1]:2"),
+        ] {
+            let (x, y) = (a(x), a(y));
+            let k = TupleKey::new(x, y);
+            assert_eq!(k, TupleKey::new(y, x));
+            let f = FlowKey::new(x, y);
+            assert_eq!(k.endpoints(), (f.lo, f.hi));
+        }
+        assert!(matches!(
+            TupleKey::new(a("10.0.0.1:1"), a("10.0.0.2:2")),
+            TupleKey::V4(_)
+        ));
+        assert_ne!(
+            TupleKey::new(a("10.0.0.1:1"), a("10.0.0.2:2")),
+            TupleKey::new(a("10.0.0.1:1"), a("10.0.0.3:2"))
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod seq;
 pub mod state;
 pub mod table;
 
-pub use key::FlowKey;
+pub use key::{FlowKey, TupleKey};
 pub use seq::SeqNum;
 pub use state::{step, Anomaly, EndpointState, Event};
 pub use table::{

@@ -31,15 +31,17 @@
 //! the table; every ConnId is issued once, in order of first packet; a drained
 //! connection is never returned again.
 
-use super::key::{dst_is_server, FlowKey};
+use super::key::{dst_is_server, TupleKey};
 use super::seq::SeqNum;
 use super::state::{step, Anomaly, EndpointState, Event};
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpFlags};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
 /// A connection number: 1-based, in order of first packet.
@@ -241,8 +243,11 @@ pub struct TrackStats {
     /// Endpoints in TIME_WAIT now; after `finish`, at the end of the capture.
     pub time_wait_at_end: u64,
     /// Segments ignored because they would have opened a connection while the
-    /// table held `max_connections`.
+    /// table held `max_connections` and no half-open one could make room.
     pub dropped_at_cap: u64,
+    /// Half-open connections (a SYN and nothing else) reported early to make
+    /// room at the cap.
+    pub evicted: u64,
     /// Connections whose SYN was answered by RST.
     pub refused: u64,
     /// Endpoints that entered TIME_WAIT, `[client, server]` (JSON `totals.time_wait`).
@@ -261,7 +266,7 @@ pub struct TrackStats {
 // Internals
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Endpoint {
     state: EndpointState,
     /// Sequence number of its SYN (or SYN-ACK).
@@ -303,6 +308,8 @@ enum TimerKind {
 struct Timer {
     at: Timestamp,
     conn: ConnId,
+    /// The connection's slot in the table (checked against `conn`).
+    slot: u32,
     kind: TimerKind,
 }
 
@@ -317,9 +324,11 @@ struct Clock {
     tw_entered: [u64; 2],
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Conn {
     id: ConnId,
+    /// Where the table keeps it (for its timers).
+    slot: u32,
     client: SocketAddr,
     server: SocketAddr,
     /// `[client, server]`.
@@ -419,7 +428,7 @@ fn recv_event(seg: &Segment, own_fin: Option<SeqNum>) -> Event {
 
 impl Conn {
     /// A connection opened by `seg`, its first packet.
-    fn new(id: ConnId, seg: &Segment) -> Conn {
+    fn new(id: ConnId, slot: u32, seg: &Segment) -> Conn {
         use EndpointState::*;
         let f = seg.flags;
         let clean = !is_bogus(f);
@@ -442,6 +451,7 @@ impl Conn {
         }
         Conn {
             id,
+            slot,
             client,
             server,
             ep,
@@ -547,6 +557,7 @@ impl Conn {
             clock.timers.push(Reverse(Timer {
                 at: until,
                 conn: id,
+                slot: self.slot,
                 kind: TimerKind::TimeWait,
             }));
         }
@@ -772,24 +783,168 @@ impl Conn {
     }
 }
 
+/// A connection that has seen nothing but its client's SYN and copies of it,
+/// which is all a SYN flood leaves: 32 bytes instead of a boxed `Conn`.
+/// `Conn::compact` makes one only when `expand` gives the very same `Conn`
+/// back, so the compact form can never change what is reported.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Embryo {
+    /// First and last SYN, in nanoseconds since the epoch.
+    start: i64,
+    end: i64,
+    isn: u32,
+    /// SYNs seen (the first and its retransmissions).
+    syns: u32,
+    /// The client is the smaller endpoint of the key.
+    client_is_lo: bool,
+    reused: bool,
+}
+
+fn to_nanos(t: Timestamp) -> Option<i64> {
+    t.secs
+        .checked_mul(1_000_000_000)?
+        .checked_add(i64::from(t.nanos))
+}
+
+fn from_nanos(n: i64) -> Timestamp {
+    Timestamp::new(
+        n.div_euclid(1_000_000_000),
+        n.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+impl Embryo {
+    /// The full connection: its SYNs replayed through the state machine.
+    fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
+        let (lo, hi) = key.endpoints();
+        let (client, server) = if self.client_is_lo {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        let mut syn = Segment {
+            ts: from_nanos(self.start),
+            src: client,
+            dst: server,
+            seq: self.isn,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::SYN),
+            window: 0,
+            payload: &[],
+            payload_len: 0,
+        };
+        let mut c = Conn::new(id, slot, &syn);
+        c.reused_tuple = self.reused;
+        // SYNs start no timer and touch no TIME-WAIT count: a scratch clock.
+        let mut clock = Clock::new(0.0);
+        c.on_segment(&syn, &mut clock, false);
+        if self.syns > 1 {
+            syn.ts = from_nanos(self.end);
+            c.on_segment(&syn, &mut clock, true);
+            c.syn_retransmits = self.syns - 1;
+            c.ep[0].packets = u64::from(self.syns);
+        }
+        c
+    }
+}
+
+impl Conn {
+    /// This connection as an `Embryo`, if it is one (see there).
+    fn compact(&self, key: &TupleKey) -> Option<Embryo> {
+        // Cheap test first: most connections fail it at once.
+        if self.ep[1].packets != 0 || !self.saw_syn || self.saw_synack || self.queued {
+            return None;
+        }
+        let e = Embryo {
+            start: to_nanos(self.start)?,
+            end: to_nanos(self.end)?,
+            isn: self.ep[0].isn?.get(),
+            syns: u32::try_from(self.ep[0].packets).ok()?,
+            client_is_lo: self.client <= self.server,
+            reused: self.reused_tuple,
+        };
+        (e.expand(self.id, self.slot, key) == *self).then_some(e)
+    }
+}
+
+#[derive(Debug)]
+enum Body {
+    Free,
+    Embryo(Embryo),
+    Full(Box<Conn>),
+}
+
+/// One entry of the table: a 4-tuple and its current connection.
+#[derive(Debug)]
+struct Slot {
+    key: TupleKey,
+    id: ConnId,
+    body: Body,
+}
+
+fn hash_of(k: &TupleKey) -> u64 {
+    let mut h = FxHasher::default();
+    k.hash(&mut h);
+    h.finish()
+}
+
+/// Slot `i`'s connection, an embryo first made whole (it is about to change).
+fn expand_slot<'a>(slots: &'a mut [Slot], i: u32, embryos: &mut usize) -> Option<&'a mut Conn> {
+    let slot = slots.get_mut(i as usize)?;
+    if let Body::Embryo(e) = slot.body {
+        slot.body = Body::Full(Box::new(e.expand(slot.id, i, &slot.key)));
+        *embryos -= 1;
+    }
+    match &mut slot.body {
+        Body::Full(c) => Some(c),
+        _ => None,
+    }
+}
+
+impl Clock {
+    fn new(secs: f64) -> Clock {
+        Clock {
+            secs,
+            timers: BinaryHeap::new(),
+            tw_now: 0,
+            tw_peak: 0,
+            tw_entered: [0, 0],
+        }
+    }
+}
+
 /// The connection table. See the module docs for the rules.
+///
+/// Layout (issue 8: memory per tracked connection): connections live in
+/// `slots`, a vector reused through `free`; `index` maps a 4-tuple to its slot
+/// with 4 bytes per entry (the hash is recomputed from the slot's packed key).
+/// A half-open connection is an inline `Embryo`; any other is boxed.
 #[derive(Debug)]
 pub struct Tracker {
     cfg: TrackConfig,
     /// The current connection of each 4-tuple (live, ended, or a drained tombstone).
-    // Boxed: the table's buckets (grown in powers of two) then cost a pointer, not a whole connection.
-    flows: FxHashMap<FlowKey, Box<Conn>>,
-    /// Where each connection in `flows` lives.
-    index: FxHashMap<ConnId, FlowKey>,
-    /// Connections pushed off their 4-tuple by a new one, not yet drained.
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    /// Slots holding an `Embryo`.
+    embryos: usize,
+    /// Where the search for a half-open connection to evict resumes.
+    hand: usize,
+    /// Connections that left the table (replaced on their 4-tuple, evicted),
+    /// not yet drained.
     retired: Vec<ConnRecord>,
-    /// Connections in `flows` that ended since the last drain.
-    ended: Vec<ConnId>,
+    /// Connections in the table that ended since the last drain.
+    ended: Vec<(ConnId, u32)>,
+    /// `ended`, sorted by descending id, being drained in batches.
+    pending: Vec<(ConnId, u32)>,
     clock: Clock,
     next_id: u64,
-    /// Connections not yet drained (`flows` minus tombstones, plus `retired`).
+    /// Connections in the table not yet drained.
     live: usize,
+    /// The connection of the latest segment (for `set_client`, `syn_seqs`).
+    last: (ConnId, u32),
     dropped_at_cap: u64,
+    evicted: u64,
     refused: u64,
     segments: u64,
     anomalies: u64,
@@ -805,20 +960,20 @@ impl Tracker {
         };
         Tracker {
             cfg,
-            flows: FxHashMap::default(),
-            index: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            embryos: 0,
+            hand: 0,
             retired: Vec::new(),
             ended: Vec::new(),
-            clock: Clock {
-                secs,
-                timers: BinaryHeap::new(),
-                tw_now: 0,
-                tw_peak: 0,
-                tw_entered: [0, 0],
-            },
+            pending: Vec::new(),
+            clock: Clock::new(secs),
             next_id: 1,
             live: 0,
+            last: (ConnId(0), 0),
             dropped_at_cap: 0,
+            evicted: 0,
             refused: 0,
             segments: 0,
             anomalies: 0,
@@ -826,51 +981,196 @@ impl Tracker {
         }
     }
 
+    fn find(&self, key: &TupleKey, hash: u64) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&i| slots[i as usize].key == *key)
+            .copied()
+    }
+
+    fn alloc_slot(&mut self, key: TupleKey, hash: u64) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize].key = key;
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    key,
+                    id: ConnId(0),
+                    body: Body::Free,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, i, |&j| hash_of(&slots[j as usize].key));
+        i
+    }
+
+    fn free_slot(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
+        if let Ok(e) = self.index.find_entry(hash_of(&slot.key), |&j| j == i) {
+            e.remove();
+        }
+        if matches!(slot.body, Body::Embryo(_)) {
+            self.embryos -= 1;
+        }
+        slot.body = Body::Free;
+        slot.id = ConnId(0);
+        self.free.push(i);
+    }
+
+    /// Puts a connection that just changed back in its slot, compact if it can be.
+    fn store(&mut self, i: u32, conn: Conn) {
+        let slot = &mut self.slots[i as usize];
+        if matches!(slot.body, Body::Embryo(_)) {
+            self.embryos -= 1;
+        }
+        slot.id = conn.id;
+        slot.body = match conn.compact(&slot.key) {
+            Some(e) => {
+                self.embryos += 1;
+                Body::Embryo(e)
+            }
+            None => Body::Full(Box::new(conn)),
+        };
+    }
+
+    /// Makes an expanded connection an embryo again if it still is one.
+    fn settle(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
+        if let Body::Full(c) = &slot.body {
+            if let Some(e) = c.compact(&slot.key) {
+                slot.body = Body::Embryo(e);
+                self.embryos += 1;
+            }
+        }
+    }
+
+    /// The slot's connection, whole (an embryo is expanded into a copy).
+    fn view(&self, i: u32) -> Option<std::borrow::Cow<'_, Conn>> {
+        let slot = self.slots.get(i as usize)?;
+        match &slot.body {
+            Body::Free => None,
+            Body::Embryo(e) => Some(std::borrow::Cow::Owned(e.expand(slot.id, i, &slot.key))),
+            Body::Full(c) => Some(std::borrow::Cow::Borrowed(c)),
+        }
+    }
+
+    /// The slot of connection `conn` if the table still holds it: the latest
+    /// segment's at once, any other by a scan (tests only need that).
+    fn slot_of(&self, conn: ConnId) -> Option<u32> {
+        if self.last.0 == conn && self.slots.get(self.last.1 as usize)?.id == conn {
+            return Some(self.last.1);
+        }
+        self.slots
+            .iter()
+            .position(|s| s.id == conn && !matches!(s.body, Body::Free))
+            .map(|i| i as u32)
+    }
+
+    /// At the cap: hands the half-open connection the clock hand finds next
+    /// (SYN seen, nothing else) to the drain early, as if the capture ended
+    /// for it, so a new connection can be tracked. `keep` is not taken.
+    fn evict_half_open(&mut self, keep: Option<u32>) -> bool {
+        let n = self.slots.len();
+        let reserved = usize::from(
+            keep.is_some_and(|k| matches!(self.slots[k as usize].body, Body::Embryo(_))),
+        );
+        if self.embryos <= reserved || n == 0 {
+            return false;
+        }
+        for _ in 0..n {
+            self.hand = (self.hand + 1) % n;
+            let i = self.hand as u32;
+            if Some(i) == keep {
+                continue;
+            }
+            let slot = &self.slots[i as usize];
+            if let Body::Embryo(e) = slot.body {
+                let rec = e.expand(slot.id, i, &slot.key).record();
+                self.retired.push(rec);
+                self.free_slot(i);
+                self.live -= 1;
+                self.evicted += 1;
+                return true;
+            }
+        }
+        false
+    }
+
     /// Follow one segment. `None` only when it would open a connection while
-    /// the table is full (`max_connections`).
+    /// the table is full (`max_connections`) and no half-open one can make room.
     pub fn on_segment(&mut self, seg: &Segment) -> Option<Observed> {
         self.segments += 1;
         self.run_timers(seg.ts);
-        let key = FlowKey::new(seg.src, seg.dst);
-        let fit = self.flows.get(&key).map(|c| c.fit(seg));
+        let key = TupleKey::new(seg.src, seg.dst);
+        let hash = hash_of(&key);
+        let found = self.find(&key, hash);
+        let fit = match found {
+            Some(i) => expand_slot(&mut self.slots, i, &mut self.embryos).map(|c| c.fit(seg)),
+            None => None,
+        };
         let mut syn_retransmit = false;
-        let mut new_connection = false;
-        match fit {
-            Some(Fit::Same { syn_retransmit: r }) => syn_retransmit = r,
-            Some(Fit::NewIncarnation) | None => {
-                if self.live >= self.cfg.max_connections {
+        let (i, mut fresh) = match (found, fit) {
+            (Some(i), Some(Fit::Same { syn_retransmit: r })) => {
+                syn_retransmit = r;
+                (i, None)
+            }
+            (found, _) => {
+                if self.live >= self.cfg.max_connections && !self.evict_half_open(found) {
                     self.dropped_at_cap += 1;
+                    if let Some(i) = found {
+                        self.settle(i);
+                    }
                     return None;
                 }
-                let reused = fit.is_some();
-                if reused {
-                    self.retire(key, seg);
-                }
+                let reused = found.is_some();
+                let i = match found {
+                    Some(i) => {
+                        self.retire(i, seg);
+                        i
+                    }
+                    None => self.alloc_slot(key, hash),
+                };
                 let id = ConnId(self.next_id);
                 self.next_id += 1;
-                let mut conn = Conn::new(id, seg);
+                let mut conn = Conn::new(id, i, seg);
                 conn.reused_tuple = reused;
                 self.reused_tuples += u64::from(reused);
-                self.flows.insert(key, Box::new(conn));
-                self.index.insert(id, key);
                 self.live += 1;
-                new_connection = true;
+                (i, Some(conn))
             }
-        }
-        // Invariant: `key` is in `flows` (found or inserted above).
-        let conn = self.flows.get_mut(&key)?;
+        };
+        let new_connection = fresh.is_some();
+        // A new connection is worked on the stack and stored once, compact
+        // if it is a SYN (a SYN flood allocates nothing per connection).
+        let conn: &mut Conn = match fresh.as_mut() {
+            Some(c) => c,
+            None => expand_slot(&mut self.slots, i, &mut self.embryos)?,
+        };
         let was_refused = conn.refused;
         let (from, transitions, anomaly) = conn.on_segment(seg, &mut self.clock, syn_retransmit);
-        if conn.refused && !was_refused {
-            self.refused += 1;
-        }
-        self.anomalies += u64::from(anomaly);
-        if !conn.queued && conn.is_over() {
+        let newly_refused = conn.refused && !was_refused;
+        let id = conn.id;
+        let ended = !conn.queued && conn.is_over();
+        if ended {
             conn.queued = true;
-            self.ended.push(conn.id);
         }
+        match fresh {
+            Some(c) => self.store(i, c),
+            None => self.settle(i),
+        }
+        self.refused += u64::from(newly_refused);
+        self.anomalies += u64::from(anomaly);
+        if ended {
+            self.ended.push((id, i));
+        }
+        self.last = (id, i);
         Some(Observed {
-            conn: conn.id,
+            conn: id,
             from,
             new_connection,
             transitions,
@@ -878,12 +1178,18 @@ impl Tracker {
         })
     }
 
-    /// A new SYN (or SYN-ACK) takes the 4-tuple: the old connection leaves `flows`.
-    fn retire(&mut self, key: FlowKey, seg: &Segment) {
-        let Some(mut old) = self.flows.remove(&key) else {
-            return;
+    /// A new SYN (or SYN-ACK) takes the 4-tuple of slot `i`: the old
+    /// connection leaves the table (the slot is reused at once).
+    fn retire(&mut self, i: u32, seg: &Segment) {
+        let slot = &mut self.slots[i as usize];
+        let mut old = match std::mem::replace(&mut slot.body, Body::Free) {
+            Body::Full(b) => *b,
+            Body::Embryo(e) => {
+                self.embryos -= 1;
+                e.expand(slot.id, i, &slot.key)
+            }
+            Body::Free => return,
         };
-        self.index.remove(&old.id);
         // RFC 1122 §4.2.2.13: the new SYN ends the old incarnation's TIME-WAIT.
         let mut scratch = Vec::new();
         for r in Role::BOTH {
@@ -901,8 +1207,8 @@ impl Tracker {
             old.anomalies += 1;
         }
         if !old.drained {
-            // Stays counted in `live` until drained.
             self.retired.push(old.record());
+            self.live -= 1;
         }
     }
 
@@ -913,10 +1219,15 @@ impl Tracker {
                 break;
             }
             self.clock.timers.pop();
-            let Some(&key) = self.index.get(&t.conn) else {
+            let Some(slot) = self.slots.get_mut(t.slot as usize) else {
                 continue;
             };
-            let Some(conn) = self.flows.get_mut(&key) else {
+            if slot.id != t.conn {
+                continue;
+            }
+            // Only whole connections have timers (an embryo is never in
+            // TIME_WAIT, nor drained).
+            let Body::Full(conn) = &mut slot.body else {
                 continue;
             };
             match t.kind {
@@ -946,21 +1257,14 @@ impl Tracker {
                         .filter(|e| e.state == EndpointState::TimeWait)
                         .filter_map(|e| e.tw_until)
                         .max();
-                    match tw_due {
-                        Some(at) => self.clock.timers.push(Reverse(Timer {
-                            at: at.max(due),
-                            conn: t.conn,
-                            kind: TimerKind::Purge,
-                        })),
-                        None if due > now => self.clock.timers.push(Reverse(Timer {
-                            at: due,
-                            conn: t.conn,
-                            kind: TimerKind::Purge,
-                        })),
-                        None => {
-                            self.flows.remove(&key);
-                            self.index.remove(&t.conn);
-                        }
+                    let again = match tw_due {
+                        Some(at) => Some(at.max(due)),
+                        None if due > now => Some(due),
+                        None => None,
+                    };
+                    match again {
+                        Some(at) => self.clock.timers.push(Reverse(Timer { at, ..t })),
+                        None => self.free_slot(t.slot),
                     }
                 }
             }
@@ -971,17 +1275,14 @@ impl Tracker {
     /// the roles of a connection whose handshake is `missing` if the port rule
     /// guessed wrong; a no-op otherwise.
     pub fn set_client(&mut self, conn: ConnId, client: SocketAddr) {
-        let Some(key) = self.index.get(&conn) else {
+        let Some(i) = self.slot_of(conn) else {
             return;
         };
-        let Some(c) = self.flows.get_mut(key) else {
+        // An embryo has seen its SYN: its roles are known.
+        let Body::Full(c) = &mut self.slots[i as usize].body else {
             return;
         };
-        if c.id == conn
-            && c.handshake() == Handshake::Missing
-            && c.server == client
-            && c.client != client
-        {
+        if c.handshake() == Handshake::Missing && c.server == client && c.client != client {
             c.swap_roles(&mut self.clock);
         }
     }
@@ -990,10 +1291,14 @@ impl Tracker {
     /// yet drained counts as ended (so `drain_ended` returns the open ones too).
     pub fn finish(&mut self, end: Timestamp) {
         self.run_timers(end);
-        for conn in self.flows.values_mut() {
-            if !conn.queued && !conn.drained {
-                conn.queued = true;
-                self.ended.push(conn.id);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            match &mut slot.body {
+                Body::Full(c) if !c.queued && !c.drained => {
+                    c.queued = true;
+                    self.ended.push((c.id, i as u32));
+                }
+                Body::Embryo(_) => self.ended.push((slot.id, i as u32)),
+                _ => {}
             }
         }
     }
@@ -1003,39 +1308,66 @@ impl Tracker {
     /// A drained connection keeps only a tombstone to recognise late packets,
     /// dropped `time_wait_secs` after its last packet and TIME-WAIT.
     pub fn drain_ended(&mut self) -> Vec<ConnRecord> {
+        self.drain_ended_max(usize::MAX)
+    }
+
+    /// `drain_ended` in batches of about `max` records (each batch by id), so
+    /// that the end of a capture with millions of open connections does not
+    /// build all their records at once.
+    pub fn drain_ended_max(&mut self, max: usize) -> Vec<ConnRecord> {
+        if self.pending.is_empty() && !self.ended.is_empty() {
+            self.pending = std::mem::take(&mut self.ended);
+            self.pending.sort_unstable_by_key(|&(id, _)| Reverse(id));
+        }
         let mut out = std::mem::take(&mut self.retired);
-        for id in std::mem::take(&mut self.ended) {
-            let Some(key) = self.index.get(&id) else {
+        let mut taken = 0;
+        while taken < max {
+            let Some((id, i)) = self.pending.pop() else {
+                break;
+            };
+            let Some(slot) = self.slots.get_mut(i as usize) else {
                 continue;
             };
-            let Some(conn) = self.flows.get_mut(key) else {
-                continue;
-            };
-            if conn.id != id || conn.drained {
+            if slot.id != id {
                 continue;
             }
-            out.push(conn.record());
-            conn.drained = true;
-            self.clock.timers.push(Reverse(Timer {
-                at: conn.end.plus_secs(self.clock.secs),
-                conn: id,
-                kind: TimerKind::Purge,
-            }));
+            match &mut slot.body {
+                Body::Full(conn) if !conn.drained => {
+                    out.push(conn.record());
+                    conn.drained = true;
+                    self.clock.timers.push(Reverse(Timer {
+                        at: conn.end.plus_secs(self.clock.secs),
+                        conn: id,
+                        slot: i,
+                        kind: TimerKind::Purge,
+                    }));
+                }
+                // Only `finish` ends an embryo: no tombstone is needed after it.
+                Body::Embryo(e) => {
+                    out.push(e.expand(id, i, &slot.key).record());
+                    self.free_slot(i);
+                }
+                _ => continue,
+            }
+            taken += 1;
+            self.live -= 1;
         }
-        self.live = self.live.saturating_sub(out.len());
         out.sort_by_key(|r| r.id);
         out
+    }
+
+    /// Connections are waiting in `drain_ended`.
+    pub fn has_ended(&self) -> bool {
+        !(self.retired.is_empty() && self.ended.is_empty() && self.pending.is_empty())
     }
 
     /// Every connection not yet drained, by id (after `finish`: final states).
     pub fn records(&self) -> Vec<ConnRecord> {
         let mut v = self.retired.clone();
-        v.extend(
-            self.flows
-                .values()
-                .filter(|c| !c.drained)
-                .map(|c| c.record()),
-        );
+        v.extend((0..self.slots.len() as u32).filter_map(|i| {
+            let c = self.view(i)?;
+            (!c.drained).then(|| c.record())
+        }));
         v.sort_by_key(|r| r.id);
         v
     }
@@ -1046,6 +1378,7 @@ impl Tracker {
             time_wait_peak: self.clock.tw_peak,
             time_wait_at_end: self.clock.tw_now,
             dropped_at_cap: self.dropped_at_cap,
+            evicted: self.evicted,
             refused: self.refused,
             time_wait_entered: self.clock.tw_entered,
             tracked: self.live as u64,
@@ -1055,25 +1388,21 @@ impl Tracker {
         }
     }
 
-    /// The role of `addr` in connection `conn` (also for drained tombstones and
-    /// connections replaced on their 4-tuple but not yet drained).
     /// Each endpoint's address and the sequence number of its SYN, if seen
     /// (client first). Lets later stages start their state lazily.
     pub fn syn_seqs(&self, conn: ConnId) -> Option<[(SocketAddr, Option<u32>); 2]> {
-        let c = self.flows.get(self.index.get(&conn)?)?;
-        (c.id == conn).then(|| {
-            [
-                (c.client, c.ep[0].isn.map(SeqNum::get)),
-                (c.server, c.ep[1].isn.map(SeqNum::get)),
-            ]
-        })
+        let c = self.view(self.slot_of(conn)?)?;
+        Some([
+            (c.client, c.ep[0].isn.map(SeqNum::get)),
+            (c.server, c.ep[1].isn.map(SeqNum::get)),
+        ])
     }
 
+    /// The role of `addr` in connection `conn` (also for drained tombstones and
+    /// connections replaced on their 4-tuple but not yet drained).
     pub fn role_of(&self, conn: ConnId, addr: SocketAddr) -> Option<Role> {
-        if let Some(c) = self.index.get(&conn).and_then(|k| self.flows.get(k)) {
-            if c.id == conn {
-                return c.role_of(addr);
-            }
+        if let Some(c) = self.slot_of(conn).and_then(|i| self.view(i)) {
+            return c.role_of(addr);
         }
         let r = self.retired.iter().find(|r| r.id == conn)?;
         if addr == r.client {
@@ -1213,10 +1542,9 @@ mod tests {
 
     /// Invariant: the TIME-WAIT counter matches the endpoints in TIME_WAIT.
     fn check_tw_count(tr: &Tracker) {
-        let n = tr
-            .flows
-            .values()
-            .flat_map(|c| c.ep.iter())
+        let n = (0..tr.slots.len() as u32)
+            .filter_map(|i| tr.view(i))
+            .flat_map(|c| c.ep)
             .filter(|e| e.state == TimeWait)
             .count() as u64;
         assert_eq!(tr.clock.tw_now, n);
@@ -1815,7 +2143,7 @@ mod tests {
         };
         let o = tr.on_segment(&much_later).unwrap();
         assert_eq!((o.conn, o.new_connection), (ConnId(2), true));
-        assert_eq!(tr.flows.len(), 1);
+        assert_eq!(tr.index.len(), 1);
         assert_eq!(tr.stats().time_wait_at_end, 0);
     }
 
@@ -1844,6 +2172,113 @@ mod tests {
         assert_eq!(tr.drain_ended().len(), 1);
         let o = tr.on_segment(&Segment { ts: ts(1.0), ..b }).unwrap();
         assert_eq!(o.conn, ConnId(2));
+    }
+
+    /// A record from a tracker that never compacts: the reference for the
+    /// embryo tests (built from the same segments through `Conn` directly).
+    fn full_record(segs: &[Segment]) -> ConnRecord {
+        let mut c = Conn::new(ConnId(1), 0, &segs[0]);
+        let mut clock = Clock::new(60.0);
+        let mut seen = false;
+        for s in segs {
+            let r = matches!(
+                c.fit(s),
+                Fit::Same {
+                    syn_retransmit: true
+                }
+            );
+            c.on_segment(s, &mut clock, r && seen);
+            seen = true;
+        }
+        c.record()
+    }
+
+    #[test]
+    fn a_syn_only_connection_is_compact_and_reports_the_same() {
+        let (cl, sv) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
+        let syn = |t: f64| seg(cl, sv, SYN, 777, 0, 0, t);
+        let mut tr = tracker(60.0);
+        tr.on_segment(&syn(0.0)).unwrap();
+        assert_eq!(tr.embryos, 1, "a SYN alone is kept compact");
+        assert_eq!(only(&tr), full_record(&[syn(0.0)]));
+        // Retransmissions (even captured out of time order) stay compact.
+        tr.on_segment(&syn(3.0)).unwrap();
+        tr.on_segment(&syn(1.0)).unwrap();
+        assert_eq!(tr.embryos, 1);
+        let r = only(&tr);
+        assert_eq!(r, full_record(&[syn(0.0), syn(3.0), syn(1.0)]));
+        assert_eq!((r.syn_retransmits, r.packets[0]), (2, 3));
+        assert_eq!(tr.syn_seqs(ConnId(1)).unwrap()[0], (cl, Some(777)));
+        // The SYN-ACK makes it whole; the connection goes on as before.
+        let sa = seg(sv, cl, SA, 9000, 778, 0, 3.5);
+        let o = tr.on_segment(&sa).unwrap();
+        assert_eq!((o.conn, o.new_connection), (ConnId(1), false));
+        assert_eq!(tr.embryos, 0);
+        assert_eq!(only(&tr), full_record(&[syn(0.0), syn(3.0), syn(1.0), sa]));
+        // Also IPv6, and a SYN from the larger endpoint.
+        let (c6, s6) = (addr("[2001:db8::9]:50000"), addr("[2001:db8::1]:443"));
+        let mut tr = tracker(60.0);
+        let syn6 = seg(c6, s6, SYN, 1, 0, 0, 0.0);
+        tr.on_segment(&syn6).unwrap();
+        assert_eq!(tr.embryos, 1);
+        assert_eq!(only(&tr), full_record(&[syn6]));
+        tr.finish(ts(10.0));
+        assert_eq!(tr.drain_ended(), vec![full_record(&[syn6])]);
+        assert_eq!((tr.embryos, tr.index.len(), tr.stats().tracked), (0, 0, 0));
+    }
+
+    #[test]
+    fn at_the_cap_a_half_open_connection_makes_room() {
+        let mut tr = Tracker::new(TrackConfig {
+            time_wait_secs: 60.0,
+            max_connections: 2,
+        });
+        let syn = |port: u16, t: f64| {
+            seg(
+                SocketAddr::from(([10, 0, 0, 1], port)),
+                addr("10.0.0.2:80"),
+                SYN,
+                u32::from(port),
+                0,
+                0,
+                t,
+            )
+        };
+        let mut a = Wire::new("10.0.0.1:30000", "10.0.0.2:80");
+        a.handshake(&mut tr);
+        tr.on_segment(&syn(40001, 1.0)).unwrap();
+        // Full: the half-open #2 goes (reported as it stands), #3 is tracked.
+        let o = tr.on_segment(&syn(40002, 2.0)).unwrap();
+        assert_eq!(o.conn, ConnId(3));
+        let st = tr.stats();
+        assert_eq!((st.evicted, st.dropped_at_cap, st.tracked), (1, 0, 2));
+        let d = tr.drain_ended();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].id, d[0].client_state), (ConnId(2), SynSent));
+        // #3 goes for #4; when only established connections are left, new
+        // ones are dropped.
+        tr.on_segment(&syn(40003, 3.0)).unwrap();
+        let mut b = Wire::new("10.0.0.1:40003", "10.0.0.2:80").isn(40003, 1);
+        b.at(3.0);
+        let sa = b.build(S, SA, 0, Some(40004));
+        tr.on_segment(&sa).unwrap();
+        assert!(tr.on_segment(&syn(40004, 4.0)).is_none());
+        let st = tr.stats();
+        assert_eq!((st.evicted, st.dropped_at_cap, st.tracked), (2, 1, 2));
+        // A packet of the evicted #2 now opens a new connection.
+        let late = seg(
+            addr("10.0.0.2:80"),
+            addr("10.0.0.1:40001"),
+            SA,
+            7,
+            40002,
+            0,
+            5.0,
+        );
+        assert!(tr.on_segment(&late).is_none(), "still at the cap");
+        a.send(&mut tr, C, RA, 0);
+        tr.drain_ended();
+        assert_eq!(tr.on_segment(&late).unwrap().conn, ConnId(5));
     }
 
     #[test]
