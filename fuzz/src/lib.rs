@@ -169,10 +169,16 @@ pub fn track(data: &[u8]) {
     } else {
         1_000_000
     };
-    let mut t = Tracker::new(TrackConfig {
+    let cfg = TrackConfig {
         time_wait_secs: f64::from(tw % 8),
         max_connections,
-    });
+    };
+    let mut t = Tracker::new(cfg);
+    // Without a cap (where eviction needs the compact forms), a tracker that
+    // keeps every connection whole must say exactly the same, segment by
+    // segment: the compact forms (embryos, tombs) are invisible.
+    let mut reference =
+        (max_connections == 1_000_000).then(|| Tracker::new(cfg).without_compaction());
     let mut now_ms: i64 = 0;
     let mut seen = BTreeSet::new();
     let mut reported = BTreeSet::new();
@@ -223,7 +229,16 @@ pub fn track(data: &[u8]) {
         };
         fed += 1;
         let before = t.stats();
-        match t.on_segment(&seg) {
+        let observed = t.on_segment(&seg);
+        if let Some(r) = reference.as_mut() {
+            assert_eq!(
+                r.on_segment(&seg),
+                observed,
+                "compaction changed a segment's outcome"
+            );
+            assert_eq!(r.stats(), t.stats(), "compaction changed the counters");
+        }
+        match observed {
             Some(o) => {
                 if o.new_connection {
                     assert_eq!(o.conn.0, max_id + 1, "ids must be issued in order");
@@ -253,11 +268,31 @@ pub fn track(data: &[u8]) {
                 recs.windows(2).all(|w| w[0].id < w[1].id),
                 "records not sorted"
             );
-            check_drained(t.drain_ended(), &mut reported);
+            let drained = t.drain_ended();
+            if let Some(r) = reference.as_mut() {
+                assert_eq!(r.records(), recs, "compaction changed a record");
+                assert_eq!(
+                    r.drain_ended(),
+                    drained,
+                    "compaction changed a drained record"
+                );
+            }
+            check_drained(drained, &mut reported);
         }
     }
-    t.finish(Timestamp::new(T0 + now_ms.div_euclid(1000), 0));
-    check_drained(t.drain_ended(), &mut reported);
+    let end = Timestamp::new(T0 + now_ms.div_euclid(1000), 0);
+    t.finish(end);
+    let drained = t.drain_ended();
+    if let Some(r) = reference.as_mut() {
+        r.finish(end);
+        assert_eq!(
+            r.drain_ended(),
+            drained,
+            "compaction changed a final record"
+        );
+        assert_eq!(r.stats(), t.stats());
+    }
+    check_drained(drained, &mut reported);
     assert!(t.records().is_empty(), "records left after finish + drain");
     let st = t.stats();
     assert_eq!(st.tracked, 0);
