@@ -325,7 +325,7 @@ impl<'o> Analyzer<'o> {
                     .then(|| peer.map(|p| seg.ack.wrapping_sub(p)).unwrap_or(seg.ack)),
                 len: seg.payload_len,
                 http,
-                transitions: o.transitions.clone(),
+                transitions: o.transitions.to_vec(),
             },
         ));
     }

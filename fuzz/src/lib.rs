@@ -365,8 +365,8 @@ fn http_feed(cfg: &HttpConfig, pieces: &[(u8, usize, &[u8])]) -> HttpRun {
                 .map(|r| {
                     (
                         r.side,
-                        r.method.clone(),
-                        r.target.clone(),
+                        r.method.to_string(),
+                        r.target.to_string(),
                         r.version,
                         r.status,
                     )

@@ -72,15 +72,19 @@ impl Protocol {
 }
 
 /// One HTTP/1.x request, with the status of the response matched to it.
+pub use compact_str::CompactString;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Timestamp of the segment that carried the request's first byte.
     pub time: Timestamp,
     /// The side (0 or 1) that sent it.
     pub side: u8,
-    pub method: String,
+    /// Method and target are kept inline up to 24 bytes (no allocation per
+    /// request for the usual ones).
+    pub method: CompactString,
     /// The request target, cut to at most 200 bytes (at a char boundary).
-    pub target: String,
+    pub target: CompactString,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     /// Final status of the matched response (1xx interim responses other

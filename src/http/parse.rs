@@ -13,6 +13,7 @@
 //! the carry has doubled since the last attempt (httparse's warning about
 //! re-parsing a growing buffer).
 
+use compact_str::CompactString;
 use std::collections::VecDeque;
 
 use httparse::Status;
@@ -150,8 +151,8 @@ fn fields(headers: &[httparse::Header<'_>]) -> Fields {
 /// A parsed request head, owned.
 #[derive(Debug)]
 pub(crate) struct ReqHead {
-    method: String,
-    target: String,
+    method: CompactString,
+    target: CompactString,
     version: u8,
     close: bool,
     body: Result<Body, Bad>,
@@ -168,15 +169,15 @@ pub(crate) struct RespHead {
     chunked: Option<bool>,
 }
 
-fn cap_target(path: &str) -> String {
+fn cap_target(path: &str) -> CompactString {
     if path.len() <= MAX_TARGET {
-        return path.to_owned();
+        return path.into();
     }
     let mut end = MAX_TARGET;
     while !path.is_char_boundary(end) {
         end -= 1;
     }
-    path[..end].to_owned()
+    path[..end].into()
 }
 
 fn parse_request(buf: &[u8]) -> Step<ReqHead> {
@@ -196,7 +197,7 @@ fn parse_request(buf: &[u8]) -> Step<ReqHead> {
             Step::Done(
                 n,
                 ReqHead {
-                    method: req.method.unwrap_or_default().to_owned(),
+                    method: req.method.unwrap_or_default().into(),
                     target: cap_target(req.path.unwrap_or_default()),
                     version: req.version.unwrap_or(1),
                     close: f.close,
@@ -301,7 +302,7 @@ fn lenient_request(buf: &[u8]) -> Step<ReqHead> {
     Step::Done(
         end,
         ReqHead {
-            method: method.to_owned(),
+            method: method.into(),
             target: cap_target(target),
             version: u8::from(!line.contains("HTTP/1.0")),
             close: false,
@@ -349,7 +350,7 @@ fn request_line(buf: &[u8]) -> Option<ReqHead> {
     let ok = matches!(req.parse(buf), Ok(_) | Err(httparse::Error::TooManyHeaders));
     match (ok, req.method, req.path, req.version) {
         (true, Some(m), Some(p), Some(v)) => Some(ReqHead {
-            method: m.to_owned(),
+            method: m.into(),
             target: cap_target(p),
             version: v,
             close: false,

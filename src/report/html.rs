@@ -421,8 +421,8 @@ mod tests {
     fn text_from_the_capture_is_escaped() {
         let evil = "<script>alert('x')</script>&";
         let mut c = sample::conn(1, 0.0, 0.010);
-        c.requests[0].method = evil.to_string();
-        c.requests[0].target = format!("/{evil}");
+        c.requests[0].method = evil.into();
+        c.requests[0].target = format!("/{evil}").into();
         let mut l = sample::ladder(&c);
         l.events[0].http = Some(format!("GET /{evil} HTTP/1.1"));
         let s = Summary {

@@ -20,5 +20,5 @@ pub use seq::SeqNum;
 pub use state::{step, Anomaly, EndpointState, Event};
 pub use table::{
     Close, ConnId, ConnRecord, Handshake, Observed, Role, TimeWaitHolder, TrackConfig, TrackStats,
-    Tracker, Transition,
+    Tracker, Transition, Transitions,
 };

@@ -180,6 +180,10 @@ pub struct Transition {
     pub to: EndpointState,
 }
 
+/// A segment's state changes: at most four (each endpoint's step, and a
+/// FIN's late ACK), so kept inline — no allocation per packet.
+pub type Transitions = smallvec::SmallVec<[Transition; 4]>;
+
 /// What the tracker made of one segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {
@@ -188,8 +192,8 @@ pub struct Observed {
     pub from: Role,
     /// This segment opened a new ConnId.
     pub new_connection: bool,
-    /// State changes, sender's first (empty for most segments: no allocation).
-    pub transitions: Vec<Transition>,
+    /// State changes, sender's first (at most four: inline, never allocated).
+    pub transitions: Transitions,
     /// The segment did something no arc of the diagram allows (or had bogus flags).
     pub anomaly: bool,
 }
@@ -543,7 +547,7 @@ impl Conn {
         ev: Event,
         ts: Timestamp,
         clock: &mut Clock,
-        out: &mut Vec<Transition>,
+        out: &mut Transitions,
     ) -> Option<Anomaly> {
         use EndpointState::TimeWait;
         let id = self.id;
@@ -587,7 +591,7 @@ impl Conn {
         seg: &Segment,
         clock: &mut Clock,
         syn_retransmit: bool,
-    ) -> (Role, Vec<Transition>, bool) {
+    ) -> (Role, Transitions, bool) {
         let f = seg.flags;
         let ts = seg.ts;
         let sender = if seg.src == self.client {
@@ -611,7 +615,7 @@ impl Conn {
         }
         let client_before = self.ep[0].state;
 
-        let mut out = Vec::new();
+        let mut out = Transitions::new();
         let a1 = self.apply(sender, send_ev, ts, clock, &mut out);
         let a2 = self.apply(receiver, recv_ev, ts, clock, &mut out);
         let anomaly = a1.is_some() || a2.is_some();
@@ -1337,7 +1341,7 @@ impl Tracker {
             Body::Free => return,
         };
         // RFC 1122 §4.2.2.13: the new SYN ends the old incarnation's TIME-WAIT.
-        let mut scratch = Vec::new();
+        let mut scratch = Transitions::new();
         for r in Role::BOTH {
             if old.ep[r.idx()].state == EndpointState::TimeWait {
                 let ev = if old.role_of(seg.src) == Some(r) {
@@ -1379,7 +1383,7 @@ impl Tracker {
             let mut purge = false;
             match t.kind {
                 TimerKind::TimeWait => {
-                    let mut scratch = Vec::new();
+                    let mut scratch = Transitions::new();
                     for r in Role::BOTH {
                         let ep = &conn.ep[r.idx()];
                         if ep.state == EndpointState::TimeWait && ep.tw_until == Some(t.at) {
@@ -1712,16 +1716,16 @@ mod tests {
         assert_eq!(o.conn, ConnId(1));
         assert!(o.new_connection);
         assert_eq!(o.from, C);
-        assert_eq!(o.transitions, [t(C, Closed, SynSent)]);
+        assert_eq!(o.transitions[..], [t(C, Closed, SynSent)]);
         let o = w.send(&mut tr, S, SA, 0);
         assert!(!o.new_connection);
         assert_eq!(o.from, S);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(S, Listen, SynReceived), t(C, SynSent, Established)]
         );
         let o = w.send(&mut tr, C, A, 0);
-        assert_eq!(o.transitions, [t(S, SynReceived, Established)]);
+        assert_eq!(o.transitions[..], [t(S, SynReceived, Established)]);
         let r = only(&tr);
         assert_eq!(r.handshake, Handshake::Complete);
         assert_eq!(
@@ -1843,7 +1847,7 @@ mod tests {
         let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:81");
         w.send(&mut tr, C, SYN, 0);
         let o = w.send(&mut tr, S, RA, 0);
-        assert_eq!(o.transitions, [t(S, Listen, Closed), t(C, SynSent, Closed)]);
+        assert_eq!(o.transitions[..], [t(S, Listen, Closed), t(C, SynSent, Closed)]);
         let r = only(&tr);
         assert_eq!(r.close, Close::Refused);
         assert_eq!(r.handshake, Handshake::Partial);
@@ -1868,16 +1872,16 @@ mod tests {
         w.send(&mut tr, S, PA, 500);
         let o = w.send(&mut tr, C, FA, 0);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(C, Established, FinWait1), t(S, Established, CloseWait)]
         );
         let o = w.send(&mut tr, S, A, 0);
-        assert_eq!(o.transitions, [t(C, FinWait1, FinWait2)]);
+        assert_eq!(o.transitions[..], [t(C, FinWait1, FinWait2)]);
         let o = w.send(&mut tr, S, FA, 0);
-        assert_eq!(o.transitions, [t(S, CloseWait, LastAck)]);
+        assert_eq!(o.transitions[..], [t(S, CloseWait, LastAck)]);
         let o = w.send(&mut tr, C, A, 0);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(C, FinWait2, TimeWait), t(S, LastAck, Closed)]
         );
         let r = only(&tr);
@@ -1905,12 +1909,12 @@ mod tests {
         // The server ACKs the FIN with its own FIN (one segment).
         let o = w.send(&mut tr, S, FA, 0);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(S, CloseWait, LastAck), t(C, FinWait1, FinWait2)]
         );
         let o = w.send(&mut tr, C, A, 0);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(C, FinWait2, TimeWait), t(S, LastAck, Closed)]
         );
         assert_eq!(only(&tr).time_wait, TimeWaitHolder::Client);
@@ -1955,14 +1959,14 @@ mod tests {
         // The server's FIN left before the client's arrived: it does not ACK it.
         let o = w.send_ack(&mut tr, S, FA, client_fin);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(S, CloseWait, Closing), t(C, FinWait1, Closing)]
         );
         // Each ACKs the other's FIN.
         let o = w.send_ack(&mut tr, C, A, server_fin + 1);
-        assert_eq!(o.transitions, [t(S, Closing, TimeWait)]);
+        assert_eq!(o.transitions[..], [t(S, Closing, TimeWait)]);
         let o = w.send_ack(&mut tr, S, A, client_fin + 1);
-        assert_eq!(o.transitions, [t(C, Closing, TimeWait)]);
+        assert_eq!(o.transitions[..], [t(C, Closing, TimeWait)]);
         let r = only(&tr);
         assert_eq!(r.close, Close::Simultaneous);
         assert_eq!(r.time_wait, TimeWaitHolder::Both);
@@ -2000,7 +2004,7 @@ mod tests {
         w.send(&mut tr, S, PA, 5000);
         let o = w.send(&mut tr, C, RA, 0);
         assert_eq!(
-            o.transitions,
+            o.transitions[..],
             [t(C, Established, Closed), t(S, Established, Closed)]
         );
         let r = only(&tr);
@@ -2033,7 +2037,7 @@ mod tests {
         w.close_by(&mut tr, C);
         assert_eq!(tr.stats().time_wait_at_end, 1);
         let o = w.send(&mut tr, S, R, 0);
-        assert_eq!(o.transitions, [t(C, TimeWait, Closed)]);
+        assert_eq!(o.transitions[..], [t(C, TimeWait, Closed)]);
         let r = only(&tr);
         assert_eq!(
             r.close,
@@ -2264,7 +2268,7 @@ mod tests {
         assert!(o.transitions.is_empty());
         // ... the wrapped ACK of 0 does.
         let o = w.send_ack(&mut tr, S, A, 0);
-        assert_eq!(o.transitions, [t(C, FinWait1, FinWait2)]);
+        assert_eq!(o.transitions[..], [t(C, FinWait1, FinWait2)]);
         w.send(&mut tr, S, FA, 0);
         w.send(&mut tr, C, A, 0);
         assert_eq!(only(&tr).client_state, TimeWait);
