@@ -1847,7 +1847,10 @@ mod tests {
         let mut w = Wire::new("10.0.0.1:40000", "10.0.0.2:81");
         w.send(&mut tr, C, SYN, 0);
         let o = w.send(&mut tr, S, RA, 0);
-        assert_eq!(o.transitions[..], [t(S, Listen, Closed), t(C, SynSent, Closed)]);
+        assert_eq!(
+            o.transitions[..],
+            [t(S, Listen, Closed), t(C, SynSent, Closed)]
+        );
         let r = only(&tr);
         assert_eq!(r.close, Close::Refused);
         assert_eq!(r.handshake, Handshake::Partial);
