@@ -142,7 +142,7 @@ pub struct AnalysisArgs {
     /// 2MSL to assume for TIME-WAIT, in seconds (Linux: 60)
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub time_wait: f64,
-    /// Most connections tracked at once; past it new connections are counted and skipped
+    /// Most connections tracked at once; past it a half-open one (a SYN and nothing else) is reported early to make room, else new connections are counted and skipped
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
     /// Out-of-order bytes held per connection and direction; past it the first hole is skipped

@@ -38,7 +38,7 @@ json\t'One JSON report per file (the field names are a stable interface)'
 ndjson\t'One JSON object per connection as it ends, then a final totals line'
 csv\t'One row per connection, with a header row'"
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l time-wait -d '2MSL to assume for TIME-WAIT, in seconds (Linux: 60)' -r
-complete -c connscope -n "__fish_connscope_using_subcommand read" -l max-connections -d 'Most connections tracked at once; past it new connections are counted and skipped' -r
+complete -c connscope -n "__fish_connscope_using_subcommand read" -l max-connections -d 'Most connections tracked at once; past it a half-open one (a SYN and nothing else) is reported early to make room, else new connections are counted and skipped' -r
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l reasm-window -d 'Out-of-order bytes held per connection and direction; past it the first hole is skipped' -r
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l max-header-bytes -d 'Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported' -r
 complete -c connscope -n "__fish_connscope_using_subcommand read" -l ladder -d 'Sequence diagram of connection ID (a number from the table), or `all` for small captures' -r
@@ -64,7 +64,7 @@ json\t'One JSON report per file (the field names are a stable interface)'
 ndjson\t'One JSON object per connection as it ends, then a final totals line'
 csv\t'One row per connection, with a header row'"
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l time-wait -d '2MSL to assume for TIME-WAIT, in seconds (Linux: 60)' -r
-complete -c connscope -n "__fish_connscope_using_subcommand live" -l max-connections -d 'Most connections tracked at once; past it new connections are counted and skipped' -r
+complete -c connscope -n "__fish_connscope_using_subcommand live" -l max-connections -d 'Most connections tracked at once; past it a half-open one (a SYN and nothing else) is reported early to make room, else new connections are counted and skipped' -r
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l reasm-window -d 'Out-of-order bytes held per connection and direction; past it the first hole is skipped' -r
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l max-header-bytes -d 'Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported' -r
 complete -c connscope -n "__fish_connscope_using_subcommand live" -l ladder -d 'Sequence diagram of connection ID (a number from the table), or `all` for small captures' -r

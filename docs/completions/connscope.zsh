@@ -39,7 +39,7 @@ json\:"One JSON report per file (the field names are a stable interface)"
 ndjson\:"One JSON object per connection as it ends, then a final totals line"
 csv\:"One row per connection, with a header row"))' \
 '--time-wait=[2MSL to assume for TIME-WAIT, in seconds (Linux\: 60)]:SECS:_default' \
-'--max-connections=[Most connections tracked at once; past it new connections are counted and skipped]:N:_default' \
+'--max-connections=[Most connections tracked at once; past it a half-open one (a SYN and nothing else) is reported early to make room, else new connections are counted and skipped]:N:_default' \
 '--reasm-window=[Out-of-order bytes held per connection and direction; past it the first hole is skipped]:BYTES:_default' \
 '--max-header-bytes=[Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported]:BYTES:_default' \
 '--ladder=[Sequence diagram of connection ID (a number from the table), or \`all\` for small captures]:ID|all:_default' \
@@ -79,7 +79,7 @@ json\:"One JSON report per file (the field names are a stable interface)"
 ndjson\:"One JSON object per connection as it ends, then a final totals line"
 csv\:"One row per connection, with a header row"))' \
 '--time-wait=[2MSL to assume for TIME-WAIT, in seconds (Linux\: 60)]:SECS:_default' \
-'--max-connections=[Most connections tracked at once; past it new connections are counted and skipped]:N:_default' \
+'--max-connections=[Most connections tracked at once; past it a half-open one (a SYN and nothing else) is reported early to make room, else new connections are counted and skipped]:N:_default' \
 '--reasm-window=[Out-of-order bytes held per connection and direction; past it the first hole is skipped]:BYTES:_default' \
 '--max-header-bytes=[Longest HTTP head (start line and headers) parsed; a longer one is skipped and reported]:BYTES:_default' \
 '--ladder=[Sequence diagram of connection ID (a number from the table), or \`all\` for small captures]:ID|all:_default' \

@@ -23,9 +23,13 @@
 //!   with its own FIN (a CLOSE_WAIT leak shows in the final states). `open` means
 //!   no FIN and no RST at all.
 //! - Memory: `drain_ended` hands out finished connections; each leaves a
-//!   tombstone (its `Conn`) so late packets and TIME-WAIT still attach to it,
-//!   dropped `time_wait_secs` after its last packet and TIME-WAIT. The cap
-//!   (`max_connections`) counts connections not yet drained.
+//!   tombstone (a compact `Tomb`) so late packets and TIME-WAIT still attach
+//!   to it, dropped `time_wait_secs` after its last packet and TIME-WAIT. A
+//!   connection that has seen only its SYN is a compact `Embryo` (a SYN flood
+//!   costs ~120 bytes per tuple). The cap (`max_connections`) counts
+//!   connections not yet drained; reaching it, a half-open embryo is reported
+//!   early (evicted) to make room, and only when there is none is the new
+//!   connection refused.
 //!
 //! Invariants: `Clock::tw_now` equals the number of endpoints in TIME_WAIT across
 //! the table; every ConnId is issued once, in order of first packet; a drained
