@@ -186,9 +186,12 @@ enum FileFormat {
 /// Reading is pipelined: once `open` has checked the file, a reader thread
 /// owns the libpcap handle and the BPF program, reads and filters records,
 /// and sends them ahead in batches over a bounded channel while the caller
-/// analyses the previous batch, so the file read (kernel copies and
-/// libpcap's own copies) overlaps the analysis on a second core. The caller still sees one packet at a time, in
-/// file order, and the counters and errors as of the packet it last got.
+/// analyses the previous batch, so the file read overlaps the analysis on a
+/// second core. A classic pcap file (version 2.4) is read in 1 MiB chunks
+/// straight into the batches (`read_pcap_chunks`), with libpcap taking over
+/// at the first record it might judge differently; pcapng is libpcap's
+/// throughout. The caller still sees one packet at a time, in file order,
+/// and the counters and errors as of the packet it last got.
 pub struct FileSource {
     rx: Receiver<Batch>,
     /// Emptied batches go back to the reader, so steady state allocates nothing.
@@ -217,8 +220,8 @@ pub struct FileSource {
 
 /// Where a batch fills up: enough to make a channel handoff per batch
 /// negligible, small enough to stay in cache and keep the RSS flat.
-const BATCH_BYTES: usize = 256 * 1024;
-const BATCH_PACKETS: usize = 4096;
+const BATCH_BYTES: usize = 1024 * 1024;
+const BATCH_PACKETS: usize = 16384;
 /// Full batches in flight between the reader and the analysis.
 const BATCH_QUEUE: usize = 4;
 
@@ -305,6 +308,9 @@ impl FileSource {
         };
         // Everything that can fail at open has been checked: from here on the
         // file is read ahead on its own thread (see the type's doc).
+        let fast = (format == FileFormat::Pcap)
+            .then(|| PcapHeader::parse(&header))
+            .flatten();
         let (tx, rx) = sync_channel(BATCH_QUEUE);
         let (recycle, recycled) = channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -312,7 +318,7 @@ impl FileSource {
             let (path, stop) = (path.to_path_buf(), stop.clone());
             std::thread::Builder::new()
                 .name("capture-read".into())
-                .spawn(move || read_ahead(cap, bpf, &path, format, &tx, &recycled, &stop))
+                .spawn(move || read_ahead(cap, bpf, &path, format, fast, &tx, &recycled, &stop))
                 .map_err(|e| open_err(format!("cannot start the reader thread: {e}")))?
         };
         Ok(FileSource {
@@ -440,17 +446,52 @@ impl Drop for FileSource {
 /// The reader thread: reads and filters records into batches until the end
 /// of the file, a read error, or the `FileSource` going away. Its counters
 /// and error match a synchronous read's exactly.
+#[allow(clippy::too_many_arguments)]
 fn read_ahead(
     mut cap: Capture<Offline>,
     bpf: Option<pcap::BpfProgram>,
     path: &Path,
     format: FileFormat,
+    fast: Option<PcapHeader>,
     tx: &SyncSender<Batch>,
     recycled: &Receiver<Batch>,
     stop: &AtomicBool,
 ) {
     let (mut records, mut filtered_out, mut offset) = (0u64, 0u64, 24u64);
     let fresh = || recycled.try_recv().unwrap_or_else(|_| Batch::new());
+    if let Some(h) = fast {
+        let mut c = Counters {
+            records,
+            filtered_out,
+            offset,
+        };
+        let end = read_pcap_chunks(path, h, bpf.as_ref(), &mut c, tx, &fresh, stop);
+        (records, filtered_out, offset) = (c.records, c.filtered_out, c.offset);
+        match end {
+            ChunkEnd::Stopped => return,
+            ChunkEnd::Eof => {
+                let mut last = fresh();
+                last.end = Some(ReadEnd {
+                    records,
+                    filtered_out,
+                    offset,
+                    error: None,
+                });
+                let _ = tx.send(last);
+                return;
+            }
+            // libpcap takes over at the record the fast path was unsure of:
+            // it skips the ones already read, then reads (or refuses) it as
+            // it always has, so broken files get libpcap's own verdict.
+            ChunkEnd::Handover => {
+                for _ in 0..records {
+                    if cap.next_packet().is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
     let mut batch = fresh();
     let error = loop {
         if stop.load(Ordering::Relaxed) {
@@ -502,6 +543,176 @@ fn read_ahead(
         error,
     });
     let _ = tx.send(batch);
+}
+
+/// The 24-byte header of a classic pcap file, as the chunked reader needs it.
+#[derive(Clone, Copy, Debug)]
+struct PcapHeader {
+    big_endian: bool,
+    nanos: bool,
+    snaplen: u32,
+}
+
+impl PcapHeader {
+    /// Only version 2.4 files with a usable snapshot length: anything older
+    /// or odd is left to libpcap alone.
+    fn parse(h: &[u8]) -> Option<PcapHeader> {
+        let magic: [u8; 4] = h.get(0..4)?.try_into().ok()?;
+        let (big_endian, nanos) = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
+            [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
+            [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
+            [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
+            _ => return None,
+        };
+        let rd = |i: usize| -> Option<u32> {
+            let b: [u8; 4] = h.get(i..i + 4)?.try_into().ok()?;
+            Some(if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let version = rd(4)?;
+        let version = if big_endian {
+            version
+        } else {
+            // (major, minor) are two u16s in file order.
+            version.rotate_left(16)
+        };
+        let snaplen = rd(16)?;
+        (version == 0x0002_0004 && snaplen > 0).then_some(PcapHeader {
+            big_endian,
+            nanos,
+            // libpcap's own ceiling for the usual link types (MAXIMUM_SNAPLEN).
+            snaplen: snaplen.min(262_144),
+        })
+    }
+}
+
+struct Counters {
+    records: u64,
+    filtered_out: u64,
+    offset: u64,
+}
+
+enum ChunkEnd {
+    Eof,
+    Stopped,
+    Handover,
+}
+
+/// What a chunk read asks the file for: large reads, few system calls.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Reads a classic pcap file in 1 MiB chunks straight into the batch buffers
+/// and splits the records in place: one copy from the kernel and one system
+/// call per chunk, where libpcap copies every record out of a 4 KiB stdio
+/// buffer. Any record it is not sure libpcap would take as is (caplen over
+/// the snapshot length, a record cut by the end of the file, an I/O error)
+/// ends it with `Handover`, so libpcap reads or refuses that record itself.
+fn read_pcap_chunks(
+    path: &Path,
+    h: PcapHeader,
+    bpf: Option<&pcap::BpfProgram>,
+    c: &mut Counters,
+    tx: &SyncSender<Batch>,
+    fresh: &dyn Fn() -> Batch,
+    stop: &AtomicBool,
+) -> ChunkEnd {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return ChunkEnd::Handover;
+    };
+    if file.seek(SeekFrom::Start(24)).is_err() {
+        return ChunkEnd::Handover;
+    }
+    let rd = |b: &[u8], i: usize| {
+        let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        if h.big_endian {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
+    };
+    let mut batch = fresh();
+    // `batch.data[pos..]` is read but not yet split into records.
+    let mut pos = 0usize;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return ChunkEnd::Stopped;
+        }
+        let before = batch.data.len();
+        let Ok(n) = (&mut file)
+            .take(CHUNK_BYTES as u64)
+            .read_to_end(&mut batch.data)
+        else {
+            return send_then(tx, batch, ChunkEnd::Handover);
+        };
+        let eof = n == 0;
+        debug_assert_eq!(batch.data.len(), before + n);
+        while batch.data.len() - pos >= 16 {
+            let d = &batch.data[pos..];
+            let (caplen, len) = (rd(d, 8), rd(d, 12));
+            if caplen > h.snaplen {
+                return send_then(tx, batch, ChunkEnd::Handover);
+            }
+            let end = pos + 16 + caplen as usize;
+            if end > batch.data.len() {
+                break;
+            }
+            c.records += 1;
+            c.offset += 16 + u64::from(caplen);
+            let data = &batch.data[pos + 16..end];
+            if bpf.is_some_and(|b| !b.filter(data)) {
+                c.filtered_out += 1;
+            } else {
+                let frac = rd(d, 4);
+                // As libpcap with nanosecond precision (microseconds scaled up).
+                let nanos = if h.nanos {
+                    frac
+                } else {
+                    (i64::from(frac) * 1000) as u32
+                };
+                batch.packets.push(BatchPacket {
+                    ts: Timestamp::new(i64::from(rd(d, 0)), nanos),
+                    wire_len: len,
+                    start: pos + 16,
+                    end,
+                    records: c.records,
+                    filtered_out: c.filtered_out,
+                    offset: c.offset,
+                });
+            }
+            pos = end;
+        }
+        if eof {
+            let end = if pos == batch.data.len() {
+                ChunkEnd::Eof
+            } else {
+                ChunkEnd::Handover // a record cut short: libpcap's message
+            };
+            return send_then(tx, batch, end);
+        }
+        // Hand the complete records on; the partial one starts the next batch.
+        if !batch.packets.is_empty() {
+            let mut next = fresh();
+            next.data.extend_from_slice(&batch.data[pos..]);
+            if tx.send(batch).is_err() {
+                return ChunkEnd::Stopped;
+            }
+            batch = next;
+            pos = 0;
+        }
+    }
+}
+
+/// Sends what `batch` holds (if anything) and returns `end`.
+fn send_then(tx: &SyncSender<Batch>, batch: Batch, end: ChunkEnd) -> ChunkEnd {
+    if !batch.packets.is_empty() && tx.send(batch).is_err() {
+        return ChunkEnd::Stopped;
+    }
+    end
 }
 
 fn read_prefix(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -941,22 +1152,65 @@ mod tests {
     /// snapshot length, so batches end on both the byte and packet limits;
     /// `tail` is appended as is (a cut record, say).
     fn write_capture(dir: &Path, n: u32, tail: &[u8]) -> PathBuf {
-        let path = dir.join("many.pcap");
+        write_capture_as(dir, n, tail, Form::default())
+    }
+
+    /// Byte order, time resolution and snapshot length of a test capture.
+    #[derive(Clone, Copy, Default)]
+    struct Form {
+        big_endian: bool,
+        nanos: bool,
+        /// 0: 262,144.
+        snaplen: u32,
+    }
+
+    fn write_capture_as(dir: &Path, n: u32, tail: &[u8], form: Form) -> PathBuf {
+        let path = dir.join(format!(
+            "many-{}-{}-{}.pcap",
+            form.big_endian, form.nanos, form.snaplen
+        ));
+        let magic = if form.nanos {
+            0xa1b2_3c4d
+        } else {
+            0xa1b2_c3d4u32
+        };
+        let snaplen = if form.snaplen == 0 {
+            262_144
+        } else {
+            form.snaplen
+        };
+        let u32b = |v: u32| {
+            if form.big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u16b = |v: u16| {
+            if form.big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         // Magic, version 2.4, zone, sigfigs, snapshot length, EN10MB.
-        let mut f: Vec<u8> = [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let mut f: Vec<u8> = u32b(magic).to_vec();
+        f.extend_from_slice(&u16b(2));
+        f.extend_from_slice(&u16b(4));
+        for v in [0, 0, snaplen, 1] {
+            f.extend_from_slice(&u32b(v));
+        }
         for i in 0..n {
             let len = match i % 1000 {
                 999 => 262_144,
                 k if k % 7 == 0 => 0,
                 k => 60 + (k * 37) % 1500,
             };
-            f.extend_from_slice(&(1_700_000_000 + i / 1000).to_le_bytes());
-            f.extend_from_slice(&((i % 1000) * 1000 + 1).to_le_bytes());
-            f.extend_from_slice(&len.to_le_bytes());
-            f.extend_from_slice(&(len + 4).to_le_bytes());
+            let frac = (i % 1000) * 1000 + 1;
+            let frac = if form.nanos { frac * 1000 + 7 } else { frac };
+            for v in [1_700_000_000 + i / 1000, frac, len, len + 4] {
+                f.extend_from_slice(&u32b(v));
+            }
             f.extend((0..len).map(|b| (b as u8) ^ (i as u8)));
         }
         f.extend_from_slice(tail);
@@ -984,6 +1238,58 @@ mod tests {
             (many.clone(), None),
             // Rejects all but the full-size packets: long runs of filtered records.
             (many, Some("greater 100000")),
+            // Either byte order and resolution through the chunked reader.
+            (
+                write_capture_as(
+                    d.path(),
+                    5_000,
+                    &[],
+                    Form {
+                        big_endian: true,
+                        ..Form::default()
+                    },
+                ),
+                None,
+            ),
+            (
+                write_capture_as(
+                    d.path(),
+                    5_000,
+                    &[],
+                    Form {
+                        nanos: true,
+                        ..Form::default()
+                    },
+                ),
+                None,
+            ),
+            (
+                write_capture_as(
+                    d.path(),
+                    5_000,
+                    &[],
+                    Form {
+                        big_endian: true,
+                        nanos: true,
+                        snaplen: 0,
+                    },
+                ),
+                None,
+            ),
+            // Records longer than the snapshot length: libpcap takes over at
+            // the first one (and cuts it, as it does), mid-file.
+            (
+                write_capture_as(
+                    d.path(),
+                    3_000,
+                    &[],
+                    Form {
+                        snaplen: 2_000,
+                        ..Form::default()
+                    },
+                ),
+                None,
+            ),
         ] {
             let want = synchronous(&path, filter);
             let got = read_ahead(&path, filter);
