@@ -12,7 +12,7 @@
 #   SYN_PACKETS  SYN-flood sizes in packets (default "1000000 2000000"; the
 #                issue's figure is 2M)
 #   REAL_MB      real-traffic capture size (default 200; 0 skips it; needs root)
-#   REPS         repetitions of the fast commands (default 5)
+#   REPS         rounds of the fast commands, run interleaved (default 9)
 #   REPS_SLOW    repetitions of tshark (default 3)
 #   NO_TSHARK=1  skip tshark (it needs minutes on big files)
 set -euo pipefail
@@ -24,7 +24,7 @@ SIZES=${SIZES:-200 600}
 CHURN_MB=${CHURN_MB:-200}
 SYN_PACKETS=${SYN_PACKETS:-1000000 2000000}
 REAL_MB=${REAL_MB:-200}
-REPS=${REPS:-5}
+REPS=${REPS:-9}
 REPS_SLOW=${REPS_SLOW:-3}
 export TZ=UTC
 
@@ -86,6 +86,38 @@ run() {
   RSS=$(median <"$TMP/m")
 }
 
+# The fast commands of one file run interleaved, one of each per round, so
+# that a slow spell of the (shared, virtual) machine hits them all alike and
+# the ratios stay fair. CMD_<key> holds each command line for the file $F.
+set_cmds() {
+  CMD_floor=(tcpdump -n -r "$F" -w /dev/null)
+  CMD_tdlines=(tcpdump -n -r "$F")
+  CMD_summary=("$CS" read -q "$F")
+  CMD_lines=("$CS" read --no-summary "$F")
+}
+# rounds REPS KEY...: sets W[KEY] (median wall s) and M[KEY] (median peak RSS KiB)
+declare -A W M
+rounds() {
+  local reps=$1; shift
+  local k t0 t1
+  set_cmds
+  for k in "$@"; do : >"$TMP/w.$k"; : >"$TMP/m.$k"; done
+  for _ in $(seq "$reps"); do
+    for k in "$@"; do
+      local -n cmd=CMD_$k
+      t0=$(date +%s%N)
+      /usr/bin/time -f %M -o "$TMP/rss" "${cmd[@]}" >/dev/null 2>"$TMP/err" || {
+        echo "bench: failed: ${cmd[*]}" >&2; cat "$TMP/err" >&2; exit 1
+      }
+      t1=$(date +%s%N)
+      unset -n cmd
+      calc "($t1 - $t0) / 1e9" 4 >>"$TMP/w.$k"; echo >>"$TMP/w.$k"
+      tail -1 "$TMP/rss" >>"$TMP/m.$k"
+    done
+  done
+  for k in "$@"; do W[$k]=$(median <"$TMP/w.$k"); M[$k]=$(median <"$TMP/m.$k"); done
+}
+
 OUT=$DATA/results.md
 : >"$OUT"
 say() { echo "$@" | tee -a "$OUT"; }
@@ -121,10 +153,10 @@ for name in "${FILES[@]}"; do
   say ""
   say "| command | wall s | MB/s | Mpkt/s | peak RSS MB |"
   say "|---|---|---|---|---|"
-  run "$REPS" tcpdump -n -r "$F" -w /dev/null; FLOOR=$WALL; FLOOR_RSS=$RSS
-  row "tcpdump -n -r F -w /dev/null"
-  run "$REPS" tcpdump -n -r "$F"; TD=$WALL
-  row "TZ=UTC tcpdump -n -r F"
+  rounds "$REPS" floor tdlines summary lines
+  FLOOR=${W[floor]}; TD=${W[tdlines]}; SUM=${W[summary]}; SUM_RSS=${M[summary]}; LINES=${W[lines]}
+  WALL=$FLOOR RSS=${M[floor]} row "tcpdump -n -r F -w /dev/null"
+  WALL=$TD RSS=${M[tdlines]} row "TZ=UTC tcpdump -n -r F"
   TSH=""
   if [ -z "${NO_TSHARK:-}" ]; then
     run "$REPS_SLOW" tshark -r "$F" -q -z conv,tcp
@@ -132,10 +164,8 @@ for name in "${FILES[@]}"; do
     run "$REPS_SLOW" tshark -r "$F" -q -z http,tree; TSH=$WALL; TSH_RSS=$RSS
     row "tshark -r F -q -z http,tree"
   fi
-  run "$REPS" "$CS" read -q "$F"; SUM=$WALL; SUM_RSS=$RSS
-  row "connscope read -q F"
-  run "$REPS" "$CS" read --no-summary "$F"; LINES=$WALL
-  row "TZ=UTC connscope read --no-summary F"
+  WALL=$SUM RSS=$SUM_RSS row "connscope read -q F"
+  WALL=$LINES RSS=${M[lines]} row "TZ=UTC connscope read --no-summary F"
   if [[ $name == churn* ]]; then
     run "$REPS" "$CS" read -q --format ndjson "$F"
     row "connscope read -q --format ndjson F"
@@ -148,7 +178,6 @@ for name in "${FILES[@]}"; do
     r4=$(ratio "$TSH_RSS" "$SUM_RSS"); v4=$(verdict "$r4" ">=" 10)
     SUMMARY+=("| $name | tshark http,tree / summary = $r2 (≥ 20: $v2) | tshark RSS / summary RSS = $r4 (≥ 10: $v4) |")
   fi
-  : "$FLOOR_RSS"
 done
 
 # SYN flood: bytes per tracked connection, and ndjson's footprint.
