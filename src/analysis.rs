@@ -206,10 +206,12 @@ impl<'o> Analyzer<'o> {
         let f = seg.flags;
         // HTTP state starts at the first payload byte (a SYN flood costs
         // none); the SYNs the tracker saw are replayed into it then.
-        if seg.payload_len > 0 || self.http.contains_key(&o.conn) {
+        // One hash lookup: the entry is filled only at a payload byte.
+        let entry = self.http.entry(o.conn);
+        if seg.payload_len > 0 || matches!(entry, std::collections::hash_map::Entry::Occupied(_)) {
             let side0 = seg.src.min(seg.dst);
             let (tracker, cfg) = (&self.tracker, &self.http_cfg);
-            let slot = self.http.entry(o.conn).or_insert_with(|| {
+            let slot = entry.or_insert_with(|| {
                 let mut conn = Box::new(HttpConn::new());
                 for (addr, isn) in tracker.syn_seqs(o.conn).into_iter().flatten() {
                     if let Some(isn) = isn {
@@ -422,14 +424,11 @@ impl<'o> Analyzer<'o> {
         {
             h.finish(&self.http_cfg);
             let client_side = u8::from(rep.record.client != side0);
-            rep.requests = h
-                .requests()
-                .iter()
-                .filter(|r| r.side == client_side)
-                .cloned()
-                .collect();
+            let all_kept = h.requests().len() as u64 == h.request_count();
+            rep.requests = h.take_requests();
+            rep.requests.retain(|r| r.side == client_side);
             // Requests past the kept list still count.
-            rep.http_requests = if h.requests().len() as u64 == h.request_count() {
+            rep.http_requests = if all_kept {
                 rep.requests.len() as u64
             } else {
                 h.request_count()

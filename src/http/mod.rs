@@ -254,6 +254,11 @@ impl HttpConn {
         &self.ex.requests
     }
 
+    /// The kept requests, moved out (for the connection's report, at its end).
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.ex.requests)
+    }
+
     /// Every HTTP/1.x request seen, including those beyond the list's cap.
     pub fn request_count(&self) -> u64 {
         self.ex.request_count
