@@ -67,6 +67,16 @@ impl TupleKey {
         TupleKey::V6(k6)
     }
 
+    /// (client, server), given whether the client is the smaller endpoint.
+    pub fn client_server(&self, client_is_lo: bool) -> (SocketAddr, SocketAddr) {
+        let (lo, hi) = self.endpoints();
+        if client_is_lo {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        }
+    }
+
     /// The smaller and the larger endpoint, as `FlowKey` orders them.
     pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
         let v4 = |b: &[u8]| {

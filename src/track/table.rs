@@ -829,12 +829,7 @@ fn from_nanos(n: i64) -> Timestamp {
 impl Embryo {
     /// The full connection: its SYNs replayed through the state machine.
     fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
-        let (lo, hi) = key.endpoints();
-        let (client, server) = if self.client_is_lo {
-            (lo, hi)
-        } else {
-            (hi, lo)
-        };
+        let (client, server) = key.client_server(self.client_is_lo);
         let mut syn = Segment {
             ts: from_nanos(self.start),
             src: client,
@@ -941,12 +936,7 @@ impl Tomb {
 
     /// A `Conn` that moves through late packets as the drained one would.
     fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
-        let (lo, hi) = key.endpoints();
-        let (client, server) = if self.client_is_lo {
-            (lo, hi)
-        } else {
-            (hi, lo)
-        };
+        let (client, server) = key.client_server(self.client_is_lo);
         let ep = |t: &TombEnd| {
             let has = |n: u8| t.set & (1 << n) != 0;
             Endpoint {
