@@ -252,6 +252,13 @@ struct BatchPacket {
     start: usize,
     end: usize,
     /// `FileSource`'s counters once this packet was read.
+    at: Counters,
+}
+
+/// The reader's position: records read (matching or not), records the
+/// filter rejected, and the byte offset of the next record.
+#[derive(Clone, Copy)]
+struct Counters {
     records: u64,
     filtered_out: u64,
     offset: u64,
@@ -260,9 +267,7 @@ struct BatchPacket {
 /// How the reader stopped, with its counters then: end of file, or the
 /// error for the record it could not read.
 struct ReadEnd {
-    records: u64,
-    filtered_out: u64,
-    offset: u64,
+    at: Counters,
     error: Option<CaptureError>,
 }
 
@@ -308,9 +313,7 @@ impl FileSource {
         };
         // Everything that can fail at open has been checked: from here on the
         // file is read ahead on its own thread (see the type's doc).
-        let fast = (format == FileFormat::Pcap)
-            .then(|| PcapHeader::parse(&header))
-            .flatten();
+        let fast = PcapHeader::parse(&header).filter(PcapHeader::chunkable);
         let (tx, rx) = sync_channel(BATCH_QUEUE);
         let (recycle, recycled) = channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -379,9 +382,8 @@ impl FileSource {
             if let Some(batch) = &mut self.current {
                 if let Some(&p) = batch.packets.get(self.next) {
                     self.next += 1;
-                    self.records = p.records;
-                    self.filtered_out = p.filtered_out;
-                    self.offset = p.offset;
+                    (self.records, self.filtered_out, self.offset) =
+                        (p.at.records, p.at.filtered_out, p.at.offset);
                     return Ok(Some(f(Packet {
                         ts: p.ts,
                         wire_len: p.wire_len,
@@ -391,9 +393,8 @@ impl FileSource {
                 if let Some(end) = batch.end.take() {
                     self.current = None;
                     self.finished = true;
-                    self.records = end.records;
-                    self.filtered_out = end.filtered_out;
-                    self.offset = end.offset;
+                    (self.records, self.filtered_out, self.offset) =
+                        (end.at.records, end.at.filtered_out, end.at.offset);
                     return match end.error {
                         Some(e) => Err(e),
                         None => Ok(None),
@@ -457,34 +458,21 @@ fn read_ahead(
     recycled: &Receiver<Batch>,
     stop: &AtomicBool,
 ) {
-    let (mut records, mut filtered_out, mut offset) = (0u64, 0u64, 24u64);
+    let mut c = Counters {
+        records: 0,
+        filtered_out: 0,
+        offset: 24,
+    };
     let fresh = || recycled.try_recv().unwrap_or_else(|_| Batch::new());
     if let Some(h) = fast {
-        let mut c = Counters {
-            records,
-            filtered_out,
-            offset,
-        };
-        let end = read_pcap_chunks(path, h, bpf.as_ref(), &mut c, tx, &fresh, stop);
-        (records, filtered_out, offset) = (c.records, c.filtered_out, c.offset);
-        match end {
+        match read_pcap_chunks(path, h, bpf.as_ref(), &mut c, tx, &fresh, stop) {
             ChunkEnd::Stopped => return,
-            ChunkEnd::Eof => {
-                let mut last = fresh();
-                last.end = Some(ReadEnd {
-                    records,
-                    filtered_out,
-                    offset,
-                    error: None,
-                });
-                let _ = tx.send(last);
-                return;
-            }
+            ChunkEnd::Eof => return send_end(tx, fresh(), c, None),
             // libpcap takes over at the record the fast path was unsure of:
             // it skips the ones already read, then reads (or refuses) it as
             // it always has, so broken files get libpcap's own verdict.
             ChunkEnd::Handover => {
-                for _ in 0..records {
+                for _ in 0..c.records {
                     if cap.next_packet().is_err() {
                         break;
                     }
@@ -499,11 +487,11 @@ fn read_ahead(
         }
         match cap.next_packet() {
             Ok(p) => {
-                records += 1;
-                offset += 16 + u64::from(p.header.caplen);
+                c.records += 1;
+                c.offset += 16 + u64::from(p.header.caplen);
                 if let Some(bpf) = &bpf {
                     if !bpf.filter(p.data) {
-                        filtered_out += 1;
+                        c.filtered_out += 1;
                         continue;
                     }
                 }
@@ -514,9 +502,7 @@ fn read_ahead(
                     wire_len: p.header.len,
                     start,
                     end: batch.data.len(),
-                    records,
-                    filtered_out,
-                    offset,
+                    at: c,
                 });
                 if batch.data.len() >= BATCH_BYTES || batch.packets.len() >= BATCH_PACKETS {
                     if tx.send(batch).is_err() {
@@ -529,33 +515,46 @@ fn read_ahead(
             Err(e) => {
                 break Some(CaptureError::Read {
                     path: path.to_path_buf(),
-                    offset: (format == FileFormat::Pcap).then_some(offset),
-                    record: records + 1,
+                    offset: (format == FileFormat::Pcap).then_some(c.offset),
+                    record: c.records + 1,
                     reason: pcap_reason(&e),
                 })
             }
         }
     };
-    batch.end = Some(ReadEnd {
-        records,
-        filtered_out,
-        offset,
-        error,
-    });
+    send_end(tx, batch, c, error);
+}
+
+/// Sends the reader's last batch: `batch`'s packets, then the end.
+fn send_end(tx: &SyncSender<Batch>, mut batch: Batch, at: Counters, error: Option<CaptureError>) {
+    batch.end = Some(ReadEnd { at, error });
+    // The FileSource may be gone already: then nobody needs it.
     let _ = tx.send(batch);
 }
 
-/// The 24-byte header of a classic pcap file, as the chunked reader needs it.
+/// A `u32` at `i` of `b` in the file's byte order.
+fn u32_at(b: &[u8], i: usize, big_endian: bool) -> Option<u32> {
+    let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    })
+}
+
+/// The 24-byte header of a classic pcap file (µs or ns, either byte order).
 #[derive(Clone, Copy, Debug)]
 struct PcapHeader {
     big_endian: bool,
     nanos: bool,
+    /// (major << 16) | minor; 0 if the file is too short to say.
+    version: u32,
+    /// As written; 0 if the file is too short to say.
     snaplen: u32,
 }
 
 impl PcapHeader {
-    /// Only version 2.4 files with a usable snapshot length: anything older
-    /// or odd is left to libpcap alone.
+    /// The header if `h` starts with a classic pcap magic number.
     fn parse(h: &[u8]) -> Option<PcapHeader> {
         let magic: [u8; 4] = h.get(0..4)?.try_into().ok()?;
         let (big_endian, nanos) = match magic {
@@ -565,35 +564,31 @@ impl PcapHeader {
             [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
             _ => return None,
         };
-        let rd = |i: usize| -> Option<u32> {
-            let b: [u8; 4] = h.get(i..i + 4)?.try_into().ok()?;
-            Some(if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            })
-        };
-        let version = rd(4)?;
-        let version = if big_endian {
-            version
-        } else {
-            // (major, minor) are two u16s in file order.
-            version.rotate_left(16)
-        };
-        let snaplen = rd(16)?;
-        (version == 0x0002_0004 && snaplen > 0).then_some(PcapHeader {
+        let version = u32_at(h, 4, big_endian).unwrap_or(0);
+        Some(PcapHeader {
             big_endian,
             nanos,
-            // libpcap's own ceiling for the usual link types (MAXIMUM_SNAPLEN).
-            snaplen: snaplen.min(262_144),
+            // (major, minor) are two u16s in file order.
+            version: if big_endian {
+                version
+            } else {
+                version.rotate_left(16)
+            },
+            snaplen: u32_at(h, 16, big_endian).unwrap_or(0),
         })
     }
-}
 
-struct Counters {
-    records: u64,
-    filtered_out: u64,
-    offset: u64,
+    /// Only version 2.4 files with a snapshot length are read in chunks:
+    /// anything older or odd is left to libpcap alone.
+    fn chunkable(&self) -> bool {
+        self.version == 0x0002_0004 && self.snaplen > 0
+    }
+
+    /// The longest record the chunked reader passes on itself: the snapshot
+    /// length, within libpcap's ceiling for the usual link types (MAXIMUM_SNAPLEN).
+    fn caplen_limit(&self) -> u32 {
+        self.snaplen.min(262_144)
+    }
 }
 
 enum ChunkEnd {
@@ -627,14 +622,9 @@ fn read_pcap_chunks(
     if file.seek(SeekFrom::Start(24)).is_err() {
         return ChunkEnd::Handover;
     }
-    let rd = |b: &[u8], i: usize| {
-        let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if h.big_endian {
-            u32::from_be_bytes(a)
-        } else {
-            u32::from_le_bytes(a)
-        }
-    };
+    // A record header field (the loop has checked that all 16 bytes are there).
+    let rd = |b: &[u8], i: usize| u32_at(b, i, h.big_endian).unwrap_or(0);
+    let limit = h.caplen_limit();
     let mut batch = fresh();
     // `batch.data[pos..]` is read but not yet split into records.
     let mut pos = 0usize;
@@ -654,7 +644,7 @@ fn read_pcap_chunks(
         while batch.data.len() - pos >= 16 {
             let d = &batch.data[pos..];
             let (caplen, len) = (rd(d, 8), rd(d, 12));
-            if caplen > h.snaplen {
+            if caplen > limit {
                 return send_then(tx, batch, ChunkEnd::Handover);
             }
             let end = pos + 16 + caplen as usize;
@@ -679,9 +669,7 @@ fn read_pcap_chunks(
                     wire_len: len,
                     start: pos + 16,
                     end,
-                    records: c.records,
-                    filtered_out: c.filtered_out,
-                    offset: c.offset,
+                    at: *c,
                 });
             }
             pos = end;
@@ -734,36 +722,21 @@ fn read_prefix(path: &Path) -> std::io::Result<Vec<u8>> {
 /// Recognises pcap (µs and ns, either byte order) and pcapng, and finds the
 /// snapshot length tcpdump reports (pcapng: the first interface block's).
 fn sniff(h: &[u8]) -> Option<(FileFormat, u32)> {
-    let u32_at = |i: usize, le: bool| -> Option<u32> {
-        let b: [u8; 4] = h.get(i..i + 4)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
-    let magic = h.get(0..4)?;
-    match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => {
-            Some((FileFormat::Pcap, u32_at(16, true).unwrap_or(0)))
-        }
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => {
-            Some((FileFormat::Pcap, u32_at(16, false).unwrap_or(0)))
-        }
-        [0x0a, 0x0d, 0x0d, 0x0a] => {
-            let le = h.get(8..12)? == [0x4d, 0x3c, 0x2b, 0x1a];
-            let shb_len = u32_at(4, le)? as usize;
-            // The first IDB follows the section header block.
-            let idb_type = u32_at(shb_len, le);
-            let snap = if idb_type == Some(1) {
-                u32_at(shb_len + 12, le).unwrap_or(0)
-            } else {
-                0
-            };
-            Some((FileFormat::PcapNg, snap))
-        }
-        _ => None,
+    if let Some(p) = PcapHeader::parse(h) {
+        return Some((FileFormat::Pcap, p.snaplen));
     }
+    if h.get(0..4)? != [0x0a, 0x0d, 0x0d, 0x0a] {
+        return None;
+    }
+    let be = h.get(8..12)? != [0x4d, 0x3c, 0x2b, 0x1a];
+    let shb_len = u32_at(h, 4, be)? as usize;
+    // The first IDB follows the section header block.
+    let snap = if u32_at(h, shb_len, be) == Some(1) {
+        u32_at(h, shb_len + 12, be).unwrap_or(0)
+    } else {
+        0
+    };
+    Some((FileFormat::PcapNg, snap))
 }
 
 fn io_reason(e: &std::io::Error) -> String {
