@@ -995,6 +995,17 @@ struct Slot {
     body: Body,
 }
 
+impl Slot {
+    /// A compact connection (embryo, tomb) made whole; `None` for the others.
+    fn unpacked(&self, i: u32) -> Option<Conn> {
+        match &self.body {
+            Body::Embryo(e) => Some(e.expand(self.id, i, &self.key)),
+            Body::Tomb(t) => Some(t.expand(self.id, i, &self.key)),
+            Body::Free | Body::Full(_) => None,
+        }
+    }
+}
+
 fn hash_of(k: &TupleKey) -> u64 {
     let mut h = FxHasher::default();
     k.hash(&mut h);
@@ -1004,13 +1015,11 @@ fn hash_of(k: &TupleKey) -> u64 {
 /// Slot `i`'s connection, an embryo first made whole (it is about to change).
 fn expand_slot<'a>(slots: &'a mut [Slot], i: u32, embryos: &mut usize) -> Option<&'a mut Conn> {
     let slot = slots.get_mut(i as usize)?;
-    match &slot.body {
-        Body::Embryo(e) => {
-            slot.body = Body::Full(Box::new(e.expand(slot.id, i, &slot.key)));
+    if let Some(c) = slot.unpacked(i) {
+        if matches!(slot.body, Body::Embryo(_)) {
             *embryos -= 1;
         }
-        Body::Tomb(t) => slot.body = Body::Full(Box::new(t.expand(slot.id, i, &slot.key))),
-        _ => {}
+        slot.body = Body::Full(Box::new(c));
     }
     match &mut slot.body {
         Body::Full(c) => Some(c),
@@ -1195,10 +1204,8 @@ impl Tracker {
     fn view(&self, i: u32) -> Option<std::borrow::Cow<'_, Conn>> {
         let slot = self.slots.get(i as usize)?;
         match &slot.body {
-            Body::Free => None,
-            Body::Embryo(e) => Some(std::borrow::Cow::Owned(e.expand(slot.id, i, &slot.key))),
-            Body::Tomb(t) => Some(std::borrow::Cow::Owned(t.expand(slot.id, i, &slot.key))),
             Body::Full(c) => Some(std::borrow::Cow::Borrowed(c)),
+            _ => slot.unpacked(i).map(std::borrow::Cow::Owned),
         }
     }
 
@@ -1324,16 +1331,14 @@ impl Tracker {
     /// A new SYN (or SYN-ACK) takes the 4-tuple of slot `i`: the old
     /// connection leaves the table (the slot is reused at once).
     fn retire(&mut self, i: u32, seg: &Segment) {
-        let slot = &mut self.slots[i as usize];
-        let mut old = match std::mem::replace(&mut slot.body, Body::Free) {
-            Body::Full(b) => *b,
-            Body::Tomb(t) => t.expand(slot.id, i, &slot.key),
-            Body::Embryo(e) => {
-                self.embryos -= 1;
-                e.expand(slot.id, i, &slot.key)
-            }
-            Body::Free => return,
+        if expand_slot(&mut self.slots, i, &mut self.embryos).is_none() {
+            return;
+        }
+        let Body::Full(old) = std::mem::replace(&mut self.slots[i as usize].body, Body::Free)
+        else {
+            return;
         };
+        let mut old = *old;
         // RFC 1122 §4.2.2.13: the new SYN ends the old incarnation's TIME-WAIT.
         let mut scratch = Transitions::new();
         for r in Role::BOTH {
