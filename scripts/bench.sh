@@ -64,27 +64,10 @@ for n in $SYN_PACKETS; do gen "synflood-${n}" --scenario synflood --packets "$n"
 gen synflood-1000 --scenario synflood --packets 1000
 
 # --- measuring -------------------------------------------------------------
-# run REPS CMD...: median wall seconds and median peak RSS (KiB) -> $WALL $RSS
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; } # EXPR [DECIMALS]
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-run() {
-  local reps=$1; shift
-  : >"$TMP/w"; : >"$TMP/m"
-  for _ in $(seq "$reps"); do
-    local t0 t1
-    t0=$(date +%s%N)
-    /usr/bin/time -f %M -o "$TMP/rss" "$@" >/dev/null 2>"$TMP/err" || {
-      echo "bench: failed: $*" >&2; cat "$TMP/err" >&2; exit 1
-    }
-    t1=$(date +%s%N)
-    calc "($t1 - $t0) / 1e9" 4 >>"$TMP/w"; echo >>"$TMP/w"
-    tail -1 "$TMP/rss" >>"$TMP/m"
-  done
-  WALL=$(median <"$TMP/w")
-  RSS=$(median <"$TMP/m")
-}
 
 # The fast commands of one file run interleaved, one of each per round, so
 # that a slow spell of the (shared, virtual) machine hits them all alike and
@@ -100,7 +83,6 @@ declare -A W M
 rounds() {
   local reps=$1; shift
   local k t0 t1
-  set_cmds
   for k in "$@"; do : >"$TMP/w.$k"; : >"$TMP/m.$k"; done
   for _ in $(seq "$reps"); do
     for k in "$@"; do
@@ -116,6 +98,14 @@ rounds() {
     done
   done
   for k in "$@"; do W[$k]=$(median <"$TMP/w.$k"); M[$k]=$(median <"$TMP/m.$k"); done
+}
+# run REPS CMD...: one command on its own -> $WALL $RSS
+run() {
+  local reps=$1; shift
+  CMD_one=("$@")
+  rounds "$reps" one
+  WALL=${W[one]}
+  RSS=${M[one]}
 }
 
 OUT=$DATA/results.md
@@ -153,6 +143,7 @@ for name in "${FILES[@]}"; do
   say ""
   say "| command | wall s | MB/s | Mpkt/s | peak RSS MB |"
   say "|---|---|---|---|---|"
+  set_cmds
   rounds "$REPS" floor tdlines summary lines
   FLOOR=${W[floor]}; TD=${W[tdlines]}; SUM=${W[summary]}; SUM_RSS=${M[summary]}; LINES=${W[lines]}
   WALL=$FLOOR RSS=${M[floor]} row "tcpdump -n -r F -w /dev/null"
