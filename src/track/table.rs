@@ -808,15 +808,14 @@ struct Embryo {
     reused: bool,
 }
 
-fn to_nanos(t: Timestamp) -> Option<i64> {
-    t.secs
-        .checked_mul(1_000_000_000)?
-        .checked_add(i64::from(t.nanos))
-}
-
-/// `to_nanos`, only when the conversion gives the same timestamp back.
+/// Nanoseconds since the epoch, only when converting back gives the same
+/// timestamp (the compact forms store times this way).
 fn exact_nanos(t: Timestamp) -> Option<i64> {
-    to_nanos(t).filter(|&n| from_nanos(n) == t)
+    let n = t
+        .secs
+        .checked_mul(1_000_000_000)?
+        .checked_add(i64::from(t.nanos))?;
+    (from_nanos(n) == t).then_some(n)
 }
 
 fn from_nanos(n: i64) -> Timestamp {
@@ -864,8 +863,8 @@ impl Conn {
             return None;
         }
         let e = Embryo {
-            start: to_nanos(self.start)?,
-            end: to_nanos(self.end)?,
+            start: exact_nanos(self.start)?,
+            end: exact_nanos(self.end)?,
             isn: self.ep[0].isn?.get(),
             syns: u32::try_from(self.ep[0].packets).ok()?,
             client_is_lo: self.client <= self.server,
