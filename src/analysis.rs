@@ -455,7 +455,11 @@ impl<'o> Analyzer<'o> {
             let rep = self.conn_report(rec);
             self.keep(rep, out)?;
         }
-        self.ended.sort_by_key(|r| r.record.id);
+        // Ids are unique (an unstable sort gives the one order); reports
+        // mostly arrive in order already.
+        if !self.ended.is_sorted_by_key(|r| r.record.id) {
+            self.ended.sort_unstable_by_key(|r| r.record.id);
+        }
         self.done_ladders.sort_by_key(|l| l.conn.record.id);
         let summary = self.summary();
         self.outcome.summary = Some(summary.clone());

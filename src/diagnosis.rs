@@ -70,7 +70,7 @@ fn peak_open(conns: &[ConnReport]) -> usize {
         ev.push((ns(c.record.start), 1));
         ev.push((ns(c.record.end), -1));
     }
-    ev.sort();
+    ev.sort_unstable();
     let (mut cur, mut peak) = (0i32, 0i32);
     for (_, d) in ev {
         cur += d;

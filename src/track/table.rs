@@ -826,6 +826,29 @@ fn from_nanos(n: i64) -> Timestamp {
 }
 
 impl Embryo {
+    /// The embryo a plain SYN opening a connection makes, read off the
+    /// segment: what `Conn::compact` gives for that connection (asserted in
+    /// debug builds), without making a second `Conn` to compare against.
+    fn of_syn(seg: &Segment, key: &TupleKey, reused: bool) -> Option<Embryo> {
+        let state_flags = TcpFlags::SYN | TcpFlags::ACK | TcpFlags::FIN | TcpFlags::RST;
+        if seg.flags.0 & state_flags != TcpFlags::SYN || seg.payload_len != 0 {
+            return None;
+        }
+        let client_is_lo = seg.src <= seg.dst;
+        if key.client_server(client_is_lo) != (seg.src, seg.dst) {
+            return None;
+        }
+        let t = exact_nanos(seg.ts)?;
+        Some(Embryo {
+            start: t,
+            end: t,
+            isn: seg.seq,
+            syns: 1,
+            client_is_lo,
+            reused,
+        })
+    }
+
     /// The full connection: its SYNs replayed through the state machine.
     fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
         let (client, server) = key.client_server(self.client_is_lo);
@@ -1159,17 +1182,21 @@ impl Tracker {
         self.free.push(i);
     }
 
-    /// Puts a connection that just changed back in its slot, compact if it can be.
-    fn store(&mut self, i: u32, conn: Conn) {
+    /// Puts a connection that just changed back in its slot, compact if it
+    /// can be (`embryo`: its compact form, when already known).
+    fn store(&mut self, i: u32, conn: Conn, embryo: Option<Embryo>) {
         let slot = &mut self.slots[i as usize];
         if matches!(slot.body, Body::Embryo(_)) {
             self.embryos -= 1;
         }
         slot.id = conn.id;
-        let e = if self.compaction {
-            conn.compact(&slot.key)
-        } else {
+        let e = if !self.compaction {
             None
+        } else if embryo.is_some() {
+            debug_assert_eq!(embryo, conn.compact(&slot.key));
+            embryo
+        } else {
+            conn.compact(&slot.key)
         };
         slot.body = match e {
             Some(e) => {
@@ -1263,6 +1290,7 @@ impl Tracker {
             None => None,
         };
         let mut syn_retransmit = false;
+        let mut embryo = None;
         let (i, mut fresh) = match (found, fit) {
             (Some(i), Some(Fit::Same { syn_retransmit: r })) => {
                 syn_retransmit = r;
@@ -1290,6 +1318,7 @@ impl Tracker {
                 conn.reused_tuple = reused;
                 self.reused_tuples += u64::from(reused);
                 self.live += 1;
+                embryo = Embryo::of_syn(seg, &key, reused);
                 (i, Some(conn))
             }
         };
@@ -1309,7 +1338,7 @@ impl Tracker {
             conn.queued = true;
         }
         match fresh {
-            Some(c) => self.store(i, c),
+            Some(c) => self.store(i, c, embryo),
             None => self.settle(i),
         }
         self.refused += u64::from(newly_refused);
@@ -1518,8 +1547,12 @@ impl Tracker {
     pub fn records(&self) -> Vec<ConnRecord> {
         let mut v = self.retired.clone();
         v.extend((0..self.slots.len() as u32).filter_map(|i| {
-            let c = self.view(i)?;
-            (!c.drained).then(|| c.record())
+            // A tomb is drained: no need to make it whole to skip it.
+            match &self.slots[i as usize].body {
+                Body::Full(c) if !c.drained => Some(c.record()),
+                Body::Embryo(_) => Some(self.view(i)?.record()),
+                _ => None,
+            }
         }));
         v.sort_by_key(|r| r.id);
         v
