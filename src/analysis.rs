@@ -72,8 +72,13 @@ pub struct Analyzer<'o> {
     tracker: Tracker,
     http: FxHashMap<ConnId, HttpSlot>,
     http_cfg: HttpConfig,
+    /// HTTP states of ended connections, reset, for new ones to reuse.
+    spare_http: Vec<Box<HttpConn>>,
     /// Ended connections (not kept with ndjson, which streams them).
     ended: Vec<ConnReport>,
+    /// The tracker's records being turned into reports (a buffer kept
+    /// between packets).
+    drained: Vec<ConnRecord>,
     totals: Totals,
     source: String,
     ladders: FxHashMap<ConnId, LadderLog>,
@@ -85,6 +90,9 @@ pub struct Analyzer<'o> {
     cap_warned: bool,
     pub outcome: Outcome,
 }
+
+/// Most reset HTTP states kept for reuse.
+const SPARE_HTTP: usize = 64;
 
 /// Connections kept for the table and the diagnosis when the output does
 /// not need every one of them (table without --html, ndjson).
@@ -114,12 +122,14 @@ impl<'o> Analyzer<'o> {
             lines,
             tracker,
             http: FxHashMap::default(),
+            spare_http: Vec::new(),
             http_cfg: HttpConfig {
                 reasm_window: args.reasm_window,
                 max_header_bytes: args.max_header_bytes,
                 ..HttpConfig::default()
             },
             ended: Vec::new(),
+            drained: Vec::new(),
             totals: Totals::default(),
             source: source.to_string(),
             ladders: FxHashMap::default(),
@@ -211,8 +221,9 @@ impl<'o> Analyzer<'o> {
         if seg.payload_len > 0 || matches!(entry, std::collections::hash_map::Entry::Occupied(_)) {
             let side0 = seg.src.min(seg.dst);
             let (tracker, cfg) = (&self.tracker, &self.http_cfg);
+            let spare = &mut self.spare_http;
             let slot = entry.or_insert_with(|| {
-                let mut conn = Box::new(HttpConn::new());
+                let mut conn = spare.pop().unwrap_or_default();
                 for (addr, isn) in tracker.syn_seqs(o.conn).into_iter().flatten() {
                     if let Some(isn) = isn {
                         conn.on_segment(
@@ -337,12 +348,18 @@ impl<'o> Analyzer<'o> {
     fn collect_ended(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         // In batches: at the end of a capture every open connection ends at
         // once, and their records should not all exist at the same time.
+        if !self.tracker.has_ended() {
+            return Ok(());
+        }
+        let mut batch = std::mem::take(&mut self.drained);
         while self.tracker.has_ended() {
-            for rec in self.tracker.drain_ended_max(4096) {
+            self.tracker.drain_ended_into(4096, &mut batch);
+            for rec in batch.drain(..) {
                 let rep = self.conn_report(rec);
                 self.keep(rep, out)?;
             }
         }
+        self.drained = batch;
         Ok(())
     }
 
@@ -442,6 +459,10 @@ impl<'o> Analyzer<'o> {
             let lim = h.limits_hit();
             self.totals.header_capped += u64::from(lim.header_too_large);
             self.totals.window_capped += u64::from(lim.window_overflow);
+            if self.spare_http.len() < SPARE_HTTP {
+                h.reset();
+                self.spare_http.push(h);
+            }
         }
         rep
     }

@@ -476,6 +476,19 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
+    /// Back to `default()`, keeping the queues' buffers (see `HttpConn::reset`).
+    pub(crate) fn reset(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut orphans = std::mem::take(&mut self.orphans);
+        pending.iter_mut().for_each(VecDeque::clear);
+        orphans.iter_mut().for_each(VecDeque::clear);
+        *self = Exchange {
+            pending,
+            orphans,
+            ..Exchange::default()
+        };
+    }
+
     fn on_request(&mut self, cfg: &HttpConfig, side: u8, h: ReqHead, time: Timestamp) {
         let s = usize::from(side);
         self.request_count += 1;

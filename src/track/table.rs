@@ -1496,11 +1496,21 @@ impl Tracker {
     /// that the end of a capture with millions of open connections does not
     /// build all their records at once.
     pub fn drain_ended_max(&mut self, max: usize) -> Vec<ConnRecord> {
+        let mut out = Vec::new();
+        self.drain_ended_into(max, &mut out);
+        out
+    }
+
+    /// `drain_ended_max` into `out` (emptied first): the queues and `out`
+    /// keep their buffers, so a capture of short connections does not
+    /// allocate for every one that ends.
+    pub fn drain_ended_into(&mut self, max: usize, out: &mut Vec<ConnRecord>) {
+        out.clear();
         if self.pending.is_empty() && !self.ended.is_empty() {
-            self.pending = std::mem::take(&mut self.ended);
+            std::mem::swap(&mut self.pending, &mut self.ended);
             self.pending.sort_unstable_by_key(|&(id, _)| Reverse(id));
         }
-        let mut out = std::mem::take(&mut self.retired);
+        out.append(&mut self.retired);
         let mut taken = 0;
         while taken < max {
             let Some((id, i)) = self.pending.pop() else {
@@ -1535,7 +1545,6 @@ impl Tracker {
             self.live -= 1;
         }
         out.sort_by_key(|r| r.id);
-        out
     }
 
     /// Connections are waiting in `drain_ended`.
