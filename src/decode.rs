@@ -126,6 +126,7 @@ pub struct Decoded<'a> {
 
 /// Decodes link → IP for one packet; `Ok` only for TCP (or IP-level notes
 /// on a TCP packet that tcpdump would print).
+#[inline(always)]
 pub fn decode<'a>(link: LinkType, pkt: &Packet<'a>) -> Result<Decoded<'a>, Skip> {
     let data = pkt.data;
     let wire = pkt.wire_len as usize;
@@ -240,6 +241,7 @@ fn empty<'a>(v6: bool, src: IpAddr, dst: IpAddr) -> Decoded<'a> {
 
 /// IPv4 as tcpdump's ip_print sees it: the total-length field bounds the
 /// payload; the wire length says how much of it really existed.
+#[inline(always)]
 fn ipv4(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
     use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
     let h = match Ipv4HeaderSlice::from_slice(ip) {
@@ -385,6 +387,7 @@ fn ipv6(ip: &[u8], wire: usize) -> Result<Decoded<'_>, Skip> {
 impl<'a> Decoded<'a> {
     /// The TCP segment, when the fixed header and its options were captured
     /// and the header is sane; `None` for what tcpdump prints as damaged.
+    #[inline(always)]
     pub fn segment(&self, ts: Timestamp) -> Option<Segment<'a>> {
         if self.note.is_some() && self.note != Some(IpNote::BadLen(0)) {
             return None;
