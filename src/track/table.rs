@@ -1035,9 +1035,12 @@ fn hash_of(k: &TupleKey) -> u64 {
 }
 
 /// Slot `i`'s connection, an embryo first made whole (it is about to change).
+#[inline]
 fn expand_slot<'a>(slots: &'a mut [Slot], i: u32, embryos: &mut usize) -> Option<&'a mut Conn> {
     let slot = slots.get_mut(i as usize)?;
-    if let Some(c) = slot.unpacked(i) {
+    // Whole already (most packets): no `Conn`-sized value to return empty.
+    if !matches!(slot.body, Body::Full(_)) {
+        let c = slot.unpacked(i)?;
         if matches!(slot.body, Body::Embryo(_)) {
             *embryos -= 1;
         }
