@@ -835,7 +835,10 @@ impl Embryo {
             return None;
         }
         let client_is_lo = seg.src <= seg.dst;
-        if key.client_server(client_is_lo) != (seg.src, seg.dst) {
+        // An IPv4 key gives its addresses back exactly; an IPv6 one drops
+        // flow labels and scope ids, so check it.
+        if !matches!(key, TupleKey::V4(_)) && key.client_server(client_is_lo) != (seg.src, seg.dst)
+        {
             return None;
         }
         let t = exact_nanos(seg.ts)?;
