@@ -419,6 +419,37 @@ mod tests {
         (w.conn.request_count(), w.targets())
     }
 
+    // ---- reuse -----------------------------------------------------------
+
+    #[test]
+    fn a_reset_connection_is_a_new_one() {
+        // Pipelined requests with no response yet, a response without its
+        // request on the other side, a half-read head: every queue in use.
+        let mut w = Wire::new();
+        w.send(C, PIPELINED);
+        w.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        w.send(C, &GET[..10]);
+        assert!(w.conn.request_count() > 0);
+        w.conn.reset();
+        assert_eq!(format!("{:?}", w.conn), format!("{:?}", HttpConn::new()));
+        // And it parses the next connection from scratch.
+        let mut fresh = Wire::new();
+        let mut reused = Wire::new();
+        reused.conn = std::mem::take(&mut w.conn);
+        for side in [C, S] {
+            let isn = reused.seq[usize::from(side)].wrapping_sub(1);
+            reused.raw(side, isn, true, false, b"", 0);
+        }
+        reused.t = fresh.t;
+        for x in [&mut fresh, &mut reused] {
+            x.send(C, GET);
+            x.send(S, b"HTTP/1.1 204 No Content\r\n\r\n");
+            x.finish();
+        }
+        assert_eq!(format!("{:?}", reused.conn), format!("{:?}", fresh.conn));
+        assert_eq!(reused.conn.response_count(), 1);
+    }
+
     // ---- splitting -------------------------------------------------------
 
     #[test]
