@@ -73,6 +73,7 @@ pub struct Analyzer<'o> {
     http: FxHashMap<ConnId, HttpSlot>,
     http_cfg: HttpConfig,
     /// HTTP states of ended connections, reset, for new ones to reuse.
+    #[allow(clippy::vec_box)] // the boxes move to and from `http` without copying
     spare_http: Vec<Box<HttpConn>>,
     /// Ended connections (not kept with ndjson, which streams them).
     ended: Vec<ConnReport>,
