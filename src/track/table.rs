@@ -1085,9 +1085,42 @@ fn hash_of(k: &TupleKey) -> u64 {
     h.finish()
 }
 
+/// Boxes of connections that became tombs or embryos, kept for the next
+/// ones: a capture of short connections then allocates no box per `Conn`.
+#[derive(Debug, Default)]
+struct Spare(Vec<Box<Conn>>);
+
+impl Spare {
+    const MAX: usize = 64;
+
+    fn boxed(&mut self, c: Conn) -> Box<Conn> {
+        match self.0.pop() {
+            Some(mut b) => {
+                *b = c;
+                b
+            }
+            None => Box::new(c),
+        }
+    }
+
+    /// Keeps the box of a body that is being replaced.
+    fn recycle(&mut self, old: Body) {
+        if let Body::Full(b) = old {
+            if self.0.len() < Self::MAX {
+                self.0.push(b);
+            }
+        }
+    }
+}
+
 /// Slot `i`'s connection, an embryo first made whole (it is about to change).
 #[inline]
-fn expand_slot<'a>(slots: &'a mut [Slot], i: u32, embryos: &mut usize) -> Option<&'a mut Conn> {
+fn expand_slot<'a>(
+    slots: &'a mut [Slot],
+    i: u32,
+    embryos: &mut usize,
+    spare: &mut Spare,
+) -> Option<&'a mut Conn> {
     let slot = slots.get_mut(i as usize)?;
     // Whole already (most packets): no `Conn`-sized value to return empty.
     if !matches!(slot.body, Body::Full(_)) {
@@ -1095,7 +1128,7 @@ fn expand_slot<'a>(slots: &'a mut [Slot], i: u32, embryos: &mut usize) -> Option
         if matches!(slot.body, Body::Embryo(_)) {
             *embryos -= 1;
         }
-        slot.body = Body::Full(Box::new(c));
+        slot.body = Body::Full(spare.boxed(c));
     }
     match &mut slot.body {
         Body::Full(c) => Some(c),
@@ -1147,6 +1180,7 @@ pub struct Tracker {
     last: (ConnId, u32),
     /// Keep embryos and tombs compact (off only to test that it changes nothing).
     compaction: bool,
+    spare: Spare,
     dropped_at_cap: u64,
     evicted: u64,
     refused: u64,
@@ -1177,6 +1211,7 @@ impl Tracker {
             live: 0,
             last: (ConnId(0), 0),
             compaction: true,
+            spare: Spare::default(),
             dropped_at_cap: 0,
             evicted: 0,
             refused: 0,
@@ -1231,7 +1266,8 @@ impl Tracker {
         if matches!(slot.body, Body::Embryo(_)) {
             self.embryos -= 1;
         }
-        slot.body = Body::Free;
+        let old = std::mem::replace(&mut slot.body, Body::Free);
+        self.spare.recycle(old);
         slot.id = ConnId(0);
         self.free.push(i);
     }
@@ -1257,7 +1293,7 @@ impl Tracker {
                 self.embryos += 1;
                 Body::Embryo(e)
             }
-            None => Body::Full(Box::new(conn)),
+            None => Body::Full(self.spare.boxed(conn)),
         };
     }
 
@@ -1269,13 +1305,15 @@ impl Tracker {
             return;
         }
         if let Body::Full(c) = &slot.body {
-            if c.drained {
-                if let Some(t) = Tomb::of(c) {
-                    slot.body = Body::Tomb(Box::new(t));
-                }
-            } else if let Some(e) = c.compact(&slot.key) {
-                slot.body = Body::Embryo(e);
-                self.embryos += 1;
+            let compact = if c.drained {
+                Tomb::of(c).map(|t| Body::Tomb(Box::new(t)))
+            } else {
+                c.compact(&slot.key).map(Body::Embryo)
+            };
+            if let Some(body) = compact {
+                self.embryos += usize::from(matches!(body, Body::Embryo(_)));
+                let old = std::mem::replace(&mut slot.body, body);
+                self.spare.recycle(old);
             }
         }
     }
@@ -1340,7 +1378,8 @@ impl Tracker {
         let hash = hash_of(&key);
         let found = self.find(&key, hash);
         let fit = match found {
-            Some(i) => expand_slot(&mut self.slots, i, &mut self.embryos).map(|c| c.fit(seg)),
+            Some(i) => expand_slot(&mut self.slots, i, &mut self.embryos, &mut self.spare)
+                .map(|c| c.fit(seg)),
             None => None,
         };
         let mut syn_retransmit = false;
@@ -1381,7 +1420,7 @@ impl Tracker {
         // if it is a SYN (a SYN flood allocates nothing per connection).
         let conn: &mut Conn = match fresh.as_mut() {
             Some(c) => c,
-            None => expand_slot(&mut self.slots, i, &mut self.embryos)?,
+            None => expand_slot(&mut self.slots, i, &mut self.embryos, &mut self.spare)?,
         };
         let was_refused = conn.refused;
         let (from, transitions, anomaly) = conn.on_segment(seg, &mut self.clock, syn_retransmit);
@@ -1413,7 +1452,7 @@ impl Tracker {
     /// A new SYN (or SYN-ACK) takes the 4-tuple of slot `i`: the old
     /// connection leaves the table (the slot is reused at once).
     fn retire(&mut self, i: u32, seg: &Segment) {
-        if expand_slot(&mut self.slots, i, &mut self.embryos).is_none() {
+        if expand_slot(&mut self.slots, i, &mut self.embryos, &mut self.spare).is_none() {
             return;
         }
         let Body::Full(old) = std::mem::replace(&mut self.slots[i as usize].body, Body::Free)
@@ -1458,7 +1497,9 @@ impl Tracker {
             if slot.id != t.conn || !matches!(slot.body, Body::Full(_) | Body::Tomb(_)) {
                 continue;
             }
-            let Some(conn) = expand_slot(&mut self.slots, t.slot, &mut self.embryos) else {
+            let Some(conn) =
+                expand_slot(&mut self.slots, t.slot, &mut self.embryos, &mut self.spare)
+            else {
                 continue;
             };
             let mut purge = false;
