@@ -1088,6 +1088,7 @@ fn hash_of(k: &TupleKey) -> u64 {
 /// Boxes of connections that became tombs or embryos, kept for the next
 /// ones: a capture of short connections then allocates no box per `Conn`.
 #[derive(Debug, Default)]
+#[allow(clippy::vec_box)] // the boxes move to and from slots without copying
 struct Spare(Vec<Box<Conn>>);
 
 impl Spare {
