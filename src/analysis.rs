@@ -3,11 +3,11 @@
 //! the stages and collects what `report` renders.
 
 use crate::capture::{
-    CaptureError, FileSource, LiveCapture, LiveConfig, LiveEvent, LiveStats, Packet,
+    CaptureError, FileSource, LinkType, LiveCapture, LiveConfig, LiveEvent, LiveStats, Packet,
 };
 use crate::cli::LadderSel;
 use crate::cli::{AnalysisArgs, Format};
-use crate::decode::{self, Skip};
+use crate::decode::{self, Early, Skip};
 use crate::http::{HttpConfig, HttpConn};
 use crate::report::model::{Ladder, LadderEvent};
 use crate::report::{self, line::LineRenderer, model::ConnReport, model::Summary};
@@ -32,6 +32,19 @@ pub struct PacketCounts {
     pub damaged_tcp: u64,
     /// TCP packets whose payload the snapshot length cut.
     pub payload_cut: u64,
+}
+
+impl PacketCounts {
+    fn count_skip(&mut self, skip: Skip) {
+        self.skipped += 1;
+        match skip {
+            Skip::NotIp => self.not_ip += 1,
+            Skip::NotTcp => self.not_tcp += 1,
+            Skip::Fragment => self.fragments += 1,
+            Skip::Truncated => self.truncated += 1,
+            Skip::Malformed => self.malformed += 1,
+        }
+    }
 }
 
 /// What one run over a source produced.
@@ -113,7 +126,7 @@ struct Totals {
 
 impl<'o> Analyzer<'o> {
     pub fn new(args: &'o AnalysisArgs, source: &str, link_type: &str) -> Self {
-        let lines = (!args.quiet && args.format == Format::Table).then(LineRenderer::new);
+        let lines = prints_lines(args).then(LineRenderer::new);
         let tracker = Tracker::new(TrackConfig {
             time_wait_secs: args.time_wait.max(0.0),
             max_connections: args.max_connections.max(1),
@@ -151,23 +164,16 @@ impl<'o> Analyzer<'o> {
         pkt: &Packet<'_>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
-        let c = &mut self.outcome.packets;
-        c.total += 1;
+        self.outcome.packets.total += 1;
         self.outcome.last_ts = Some(pkt.ts);
         let d = match decode::decode(link, pkt) {
             Ok(d) => d,
             Err(skip) => {
-                c.skipped += 1;
-                match skip {
-                    Skip::NotIp => c.not_ip += 1,
-                    Skip::NotTcp => c.not_tcp += 1,
-                    Skip::Fragment => c.fragments += 1,
-                    Skip::Truncated => c.truncated += 1,
-                    Skip::Malformed => c.malformed += 1,
-                }
+                self.outcome.packets.count_skip(skip);
                 return Ok(());
             }
         };
+        let c = &mut self.outcome.packets;
         c.tcp += 1;
         let observed = match d.segment(pkt.ts) {
             Some(seg) => {
@@ -193,6 +199,39 @@ impl<'o> Analyzer<'o> {
                 }
             }
             out.write_all(b"\n")?;
+        }
+        self.collect_ended(out)
+    }
+
+    /// `on_packet` for a packet decoded ahead (`decode::Early`), when no
+    /// line is printed: the same counts and analysis, without the decode.
+    pub fn on_early(
+        &mut self,
+        pkt: &Packet<'_>,
+        early: &Early,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        debug_assert!(self.lines.is_none());
+        let c = &mut self.outcome.packets;
+        c.total += 1;
+        self.outcome.last_ts = Some(pkt.ts);
+        match early {
+            Early::Skip(skip) => {
+                c.count_skip(*skip);
+                return Ok(());
+            }
+            Early::Damaged => {
+                c.tcp += 1;
+                c.damaged_tcp += 1;
+            }
+            Early::Segment(e) => {
+                c.tcp += 1;
+                let seg = e.segment(pkt.ts, pkt.data);
+                if (seg.payload.len() as u32) < seg.payload_len {
+                    c.payload_cut += 1;
+                }
+                self.on_segment(&seg);
+            }
         }
         self.collect_ended(out)
     }
@@ -581,6 +620,11 @@ impl<'o> Analyzer<'o> {
     }
 }
 
+/// Per-packet lines are printed (the table format, not quiet).
+fn prints_lines(args: &AnalysisArgs) -> bool {
+    !args.quiet && args.format == Format::Table
+}
+
 /// A progress line on stderr for long files, only when stderr is a
 /// terminal and the file has taken more than a second so far.
 struct Progress {
@@ -680,7 +724,47 @@ pub fn read_file(
     first: bool,
 ) -> Result<Outcome, RunError> {
     let filter = crate::capture::filter_expression(args.port, args.filter.as_deref());
-    let mut src = FileSource::open(path, filter.as_deref()).map_err(RunError::Capture)?;
+    let filter = filter.as_deref();
+    if prints_lines(args) {
+        let src = FileSource::open(path, filter).map_err(RunError::Capture)?;
+        read_source(
+            src,
+            path,
+            args,
+            out,
+            status,
+            first,
+            |an, link, p, _, out| an.on_packet(link, p, out),
+        )
+    } else {
+        // No lines: headers are decoded on the reader thread, which has
+        // time to spare; the analysis thread is the busier one.
+        let src = FileSource::open_with(path, filter, Early::of).map_err(RunError::Capture)?;
+        read_source(
+            src,
+            path,
+            args,
+            out,
+            status,
+            first,
+            |an, _, p, early, out| an.on_early(p, early, out),
+        )
+    }
+}
+
+/// How `read_file` hands a packet (and what the reader thread made of it) to the analyzer.
+type Handle<E> =
+    fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &E, &mut dyn Write) -> std::io::Result<()>;
+
+fn read_source<E: Send + 'static>(
+    mut src: FileSource<E>,
+    path: &Path,
+    args: &AnalysisArgs,
+    out: &mut dyn Write,
+    status: &mut dyn Write,
+    first: bool,
+    handle: Handle<E>,
+) -> Result<Outcome, RunError> {
     writeln!(status, "{}", src.status_line())?;
     if src.link == crate::capture::LinkType::LinuxSll2 {
         writeln!(status, "Warning: interface names might be incorrect")?;
@@ -690,7 +774,7 @@ pub fn read_file(
     an.csv_header = first;
     let mut progress = Progress::new(path);
     let broken = loop {
-        match src.next_with(|p| an.on_packet(link, &p, out)) {
+        match src.next_with(|p, e| handle(&mut an, link, &p, e, out)) {
             Ok(Some(r)) => r?,
             Ok(None) => break None,
             Err(e) => break Some(e),

@@ -192,14 +192,18 @@ enum FileFormat {
 /// at the first record it might judge differently; pcapng is libpcap's
 /// throughout. The caller still sees one packet at a time, in file order,
 /// and the counters and errors as of the packet it last got.
-pub struct FileSource {
-    rx: Receiver<Batch>,
+///
+/// `E` is what the caller's `early` function (see `open_with`) makes of each
+/// packet on the reader thread, handed out beside the packet: work moved off
+/// the caller's thread (the analysis decodes headers there).
+pub struct FileSource<E: Send + 'static = ()> {
+    rx: Receiver<Batch<E>>,
     /// Emptied batches go back to the reader, so steady state allocates nothing.
-    recycle: Sender<Batch>,
+    recycle: Sender<Batch<E>>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     /// The batch being handed out and the index of its next packet.
-    current: Option<Batch>,
+    current: Option<Batch<E>>,
     next: usize,
     /// The reader's last message (end of file or a read error) was handed out.
     finished: bool,
@@ -227,18 +231,21 @@ const BATCH_QUEUE: usize = 4;
 
 /// Packets read ahead: their bytes back to back in `data`, and per packet
 /// its header plus the reader's counters just after it.
-struct Batch {
+struct Batch<E> {
     data: Vec<u8>,
     packets: Vec<BatchPacket>,
+    /// `early` of each packet, filled just before the batch is sent.
+    early: Vec<E>,
     /// Set on the reader's last batch: nothing follows it.
     end: Option<ReadEnd>,
 }
 
-impl Batch {
-    fn new() -> Batch {
+impl<E> Batch<E> {
+    fn new() -> Batch<E> {
         Batch {
             data: Vec::with_capacity(BATCH_BYTES),
             packets: Vec::with_capacity(BATCH_PACKETS),
+            early: Vec::new(),
             end: None,
         }
     }
@@ -273,6 +280,21 @@ struct ReadEnd {
 
 impl FileSource {
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, CaptureError> {
+        FileSource::open_with(path, filter, |_, _| ())
+    }
+}
+
+/// Per-packet work for the reader thread (see `FileSource`).
+pub type EarlyFn<E> = fn(LinkType, &Packet<'_>) -> E;
+
+impl<E: Send + 'static> FileSource<E> {
+    /// `open`, with `early` run on every packet that passes the filter, on
+    /// the reader thread; `next_with` hands its result out with the packet.
+    pub fn open_with(
+        path: &Path,
+        filter: Option<&str>,
+        early: EarlyFn<E>,
+    ) -> Result<FileSource<E>, CaptureError> {
         let open_err = |reason: String| CaptureError::Open {
             path: path.to_path_buf(),
             reason,
@@ -321,7 +343,10 @@ impl FileSource {
             let (path, stop) = (path.to_path_buf(), stop.clone());
             std::thread::Builder::new()
                 .name("capture-read".into())
-                .spawn(move || read_ahead(cap, bpf, &path, format, fast, &tx, &recycled, &stop))
+                .spawn(move || {
+                    let out = Out { tx, link, early };
+                    read_ahead(cap, bpf, &path, format, fast, &out, &recycled, &stop)
+                })
                 .map_err(|e| open_err(format!("cannot start the reader thread: {e}")))?
         };
         Ok(FileSource {
@@ -376,19 +401,22 @@ impl FileSource {
     /// A read error comes after every packet before the broken record.
     pub fn next_with<R>(
         &mut self,
-        f: impl FnOnce(Packet<'_>) -> R,
+        f: impl FnOnce(Packet<'_>, &E) -> R,
     ) -> Result<Option<R>, CaptureError> {
         loop {
             if let Some(batch) = &mut self.current {
-                if let Some(&p) = batch.packets.get(self.next) {
+                if let (Some(&p), Some(e)) =
+                    (batch.packets.get(self.next), batch.early.get(self.next))
+                {
                     self.next += 1;
                     (self.records, self.filtered_out, self.offset) =
                         (p.at.records, p.at.filtered_out, p.at.offset);
-                    return Ok(Some(f(Packet {
+                    let pkt = Packet {
                         ts: p.ts,
                         wire_len: p.wire_len,
                         data: &batch.data[p.start..p.end],
-                    })));
+                    };
+                    return Ok(Some(f(pkt, e)));
                 }
                 if let Some(end) = batch.end.take() {
                     self.current = None;
@@ -403,6 +431,7 @@ impl FileSource {
                 if let Some(mut used) = self.current.take() {
                     used.data.clear();
                     used.packets.clear();
+                    used.early.clear();
                     // The reader may be done already; then the batch is dropped.
                     let _ = self.recycle.send(used);
                 }
@@ -431,7 +460,7 @@ impl FileSource {
     }
 }
 
-impl Drop for FileSource {
+impl<E: Send + 'static> Drop for FileSource<E> {
     /// Stops the reader early (output closed, an error): the flag ends its
     /// loop at the next record, and a disconnected channel fails a send it
     /// is blocked in, so the join waits at most for one libpcap read.
@@ -448,14 +477,14 @@ impl Drop for FileSource {
 /// of the file, a read error, or the `FileSource` going away. Its counters
 /// and error match a synchronous read's exactly.
 #[allow(clippy::too_many_arguments)]
-fn read_ahead(
+fn read_ahead<E>(
     mut cap: Capture<Offline>,
     bpf: Option<pcap::BpfProgram>,
     path: &Path,
     format: FileFormat,
     fast: Option<PcapHeader>,
-    tx: &SyncSender<Batch>,
-    recycled: &Receiver<Batch>,
+    tx: &Out<E>,
+    recycled: &Receiver<Batch<E>>,
     stop: &AtomicBool,
 ) {
     let mut c = Counters {
@@ -526,10 +555,39 @@ fn read_ahead(
 }
 
 /// Sends the reader's last batch: `batch`'s packets, then the end.
-fn send_end(tx: &SyncSender<Batch>, mut batch: Batch, at: Counters, error: Option<CaptureError>) {
+fn send_end<E>(tx: &Out<E>, mut batch: Batch<E>, at: Counters, error: Option<CaptureError>) {
     batch.end = Some(ReadEnd { at, error });
     // The FileSource may be gone already: then nobody needs it.
     let _ = tx.send(batch);
+}
+
+/// The reader's side of the channel: runs the caller's `early` function over
+/// a batch's packets just before sending it.
+struct Out<E> {
+    tx: SyncSender<Batch<E>>,
+    link: LinkType,
+    early: EarlyFn<E>,
+}
+
+impl<E> Out<E> {
+    /// Fails when the `FileSource` is gone.
+    fn send(&self, mut batch: Batch<E>) -> Result<(), ()> {
+        let Batch {
+            data,
+            packets,
+            early,
+            ..
+        } = &mut batch;
+        early.extend(packets.iter().map(|p| {
+            let pkt = Packet {
+                ts: p.ts,
+                wire_len: p.wire_len,
+                data: &data[p.start..p.end],
+            };
+            (self.early)(self.link, &pkt)
+        }));
+        self.tx.send(batch).map_err(|_| ())
+    }
 }
 
 /// A `u32` at `i` of `b` in the file's byte order.
@@ -606,13 +664,13 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 /// buffer. Any record it is not sure libpcap would take as is (caplen over
 /// the snapshot length, a record cut by the end of the file, an I/O error)
 /// ends it with `Handover`, so libpcap reads or refuses that record itself.
-fn read_pcap_chunks(
+fn read_pcap_chunks<E>(
     path: &Path,
     h: PcapHeader,
     bpf: Option<&pcap::BpfProgram>,
     c: &mut Counters,
-    tx: &SyncSender<Batch>,
-    fresh: &dyn Fn() -> Batch,
+    tx: &Out<E>,
+    fresh: &dyn Fn() -> Batch<E>,
     stop: &AtomicBool,
 ) -> ChunkEnd {
     use std::io::{Read, Seek, SeekFrom};
@@ -696,7 +754,7 @@ fn read_pcap_chunks(
 }
 
 /// Sends what `batch` holds (if anything) and returns `end`.
-fn send_then(tx: &SyncSender<Batch>, batch: Batch, end: ChunkEnd) -> ChunkEnd {
+fn send_then<E>(tx: &Out<E>, batch: Batch<E>, end: ChunkEnd) -> ChunkEnd {
     if !batch.packets.is_empty() && tx.send(batch).is_err() {
         return ChunkEnd::Stopped;
     }
@@ -1099,7 +1157,7 @@ mod tests {
         let mut src = FileSource::open(path, filter).unwrap();
         let mut steps = Vec::new();
         let error = loop {
-            match src.next_with(|p| (p.ts, p.wire_len, p.data.to_vec())) {
+            match src.next_with(|p, _| (p.ts, p.wire_len, p.data.to_vec())) {
                 Ok(Some((ts, len, data))) => steps.push((
                     ts,
                     len,
@@ -1113,7 +1171,7 @@ mod tests {
             }
         };
         // The end is sticky.
-        assert!(matches!(src.next_with(|_| ()), Ok(None)));
+        assert!(matches!(src.next_with(|_, _| ()), Ok(None)));
         (
             steps,
             (src.records, src.filtered_out, src.bytes_read()),
@@ -1304,10 +1362,10 @@ mod tests {
         // Unread, one packet read, and a full queue: each drop returns.
         drop(FileSource::open(&path, None).unwrap());
         let mut src = FileSource::open(&path, None).unwrap();
-        assert!(matches!(src.next_with(|p| p.data.len()), Ok(Some(_))));
+        assert!(matches!(src.next_with(|p, _| p.data.len()), Ok(Some(_))));
         drop(src);
         let mut src = FileSource::open(&path, None).unwrap();
-        assert!(matches!(src.next_with(|_| ()), Ok(Some(()))));
+        assert!(matches!(src.next_with(|_, _| ()), Ok(Some(()))));
         std::thread::sleep(std::time::Duration::from_millis(100));
         drop(src);
     }

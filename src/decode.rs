@@ -416,6 +416,83 @@ impl<'a> Decoded<'a> {
     }
 }
 
+/// What the per-packet loop needs of a packet when it prints no line,
+/// worked out ahead on the capture's reader thread (`FileSource::open_with`):
+/// the TCP segment, its payload a range of the packet's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Early {
+    Skip(Skip),
+    /// TCP whose header was cut or damaged (printed, not tracked).
+    Damaged,
+    Segment(EarlySegment),
+}
+
+/// A `Segment` without its borrow (see `Early`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlySegment {
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    /// The captured payload: `data[payload.0..payload.1]` of the packet.
+    payload: (u32, u32),
+    payload_len: u32,
+}
+
+impl Early {
+    /// `decode`, then `Decoded::segment`, kept as plain values.
+    pub fn of(link: LinkType, pkt: &Packet<'_>) -> Early {
+        let d = match decode(link, pkt) {
+            Ok(d) => d,
+            Err(skip) => return Early::Skip(skip),
+        };
+        let Some(seg) = d.segment(pkt.ts) else {
+            return Early::Damaged;
+        };
+        // The payload is a slice of the packet (or empty): its offset.
+        let at = (seg.payload.as_ptr() as usize).wrapping_sub(pkt.data.as_ptr() as usize);
+        let payload = match pkt.data.get(at..at.saturating_add(seg.payload.len())) {
+            Some(p) if !p.is_empty() && p.as_ptr() == seg.payload.as_ptr() => {
+                (at as u32, (at + p.len()) as u32)
+            }
+            _ => {
+                debug_assert!(seg.payload.is_empty(), "a payload outside its packet");
+                (0, 0)
+            }
+        };
+        Early::Segment(EarlySegment {
+            src: seg.src,
+            dst: seg.dst,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            payload,
+            payload_len: seg.payload_len,
+        })
+    }
+}
+
+impl EarlySegment {
+    /// The segment again, borrowing the packet's bytes `data`.
+    pub fn segment<'a>(&self, ts: Timestamp, data: &'a [u8]) -> Segment<'a> {
+        let (from, to) = (self.payload.0 as usize, self.payload.1 as usize);
+        Segment {
+            ts,
+            src: self.src,
+            dst: self.dst,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            payload: data.get(from..to).unwrap_or(&[]),
+            payload_len: self.payload_len,
+        }
+    }
+}
+
 #[cfg(test)]
 mod fuzz_regressions {
     use super::*;

@@ -1,0 +1,77 @@
+//! Decoding on the reader thread (`FileSource::open_with` + `decode::Early`)
+//! gives the analysis exactly what decoding in the analysis loop gives: every
+//! packet of every fixture and of the third-party corpus (when present),
+//! including the truncated, damaged and non-TCP ones.
+
+mod common;
+use common::*;
+use connscope::capture::FileSource;
+use connscope::decode::{self, Early};
+use std::path::{Path, PathBuf};
+
+fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            captures(&p, out);
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Packets whose early form matches, and how many were TCP segments.
+fn check(path: &Path) -> (usize, usize) {
+    let Ok(mut src) = FileSource::open_with(path, None, Early::of) else {
+        return (0, 0); // unsupported link types are refused at open either way
+    };
+    let link = src.link;
+    let (mut packets, mut segments) = (0, 0);
+    while let Ok(Some(())) = src.next_with(|p, early| {
+        let expected = match decode::decode(link, &p) {
+            Err(skip) => format!("{:?}", Early::Skip(skip)),
+            Ok(d) => match d.segment(p.ts) {
+                None => "Damaged".to_string(),
+                Some(seg) => format!("{seg:?}"),
+            },
+        };
+        let got = match early {
+            Early::Segment(e) => {
+                segments += 1;
+                format!("{:?}", e.segment(p.ts, p.data))
+            }
+            other => format!("{other:?}"),
+        };
+        assert_eq!(got, expected, "{} packet {}", path.display(), packets + 1);
+        packets += 1;
+    }) {}
+    (packets, segments)
+}
+
+#[test]
+fn early_decoding_equals_decoding_in_the_loop() {
+    let mut files = Vec::new();
+    captures(&fixtures(), &mut files);
+    let fixture_count = files.len();
+    if let Some(c) = corpus() {
+        captures(&c, &mut files);
+    }
+    let (mut packets, mut segments) = (0, 0);
+    for f in &files {
+        let (p, s) = check(f);
+        packets += p;
+        segments += s;
+    }
+    assert!(fixture_count >= 10, "fixtures found: {fixture_count}");
+    // Some packets of every kind were compared, not just a few.
+    assert!(
+        packets > 1000 && segments > 500,
+        "{packets} packets, {segments} segments"
+    );
+}
