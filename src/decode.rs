@@ -1,7 +1,9 @@
 //! Decode: link layer → IP → TCP, zero-copy.
 //!
 //! Owns the link-type table and the `Segment` view handed to later stages.
-//! A `Segment` borrows the packet bytes; nothing here allocates.
+//! A `Segment` borrows the packet bytes; nothing here allocates. `Early` is
+//! the same segment as plain values, made on the capture's reader thread
+//! when no line is printed.
 
 use crate::capture::Timestamp;
 use std::net::SocketAddr;
