@@ -95,9 +95,20 @@ pub fn decode_render(data: &[u8]) {
             wire_len,
             data: bytes,
         };
+        // Decoding ahead (on the reader thread) gives what decoding in the
+        // loop gives, for every input.
+        let early = decode::Early::of(link, &pkt);
         let Ok(d) = decode::decode(link, &pkt) else {
+            assert!(matches!(early, decode::Early::Skip(_)), "{early:?}");
             continue;
         };
+        match (d.segment(ts), &early) {
+            (Some(seg), decode::Early::Segment(e)) => {
+                assert_eq!(format!("{seg:?}"), format!("{:?}", e.segment(ts, bytes)));
+            }
+            (None, decode::Early::Damaged) => {}
+            (seg, early) => panic!("decoded {seg:?}, early {early:?}"),
+        }
         assert!(
             d.tcp.len() as u64 <= u64::from(d.tcp_len),
             "captured transport bytes exceed the IP length"
