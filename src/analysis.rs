@@ -779,7 +779,7 @@ fn read_source<E: Send + 'static>(
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
-        if an.outcome.packets.total % 65_536 == 0 {
+        if an.outcome.packets.total.is_multiple_of(65_536) {
             progress.tick(
                 src.bytes_read(),
                 an.outcome.packets.total,

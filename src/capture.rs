@@ -299,11 +299,38 @@ impl<E: Send + 'static> FileSource<E> {
             path: path.to_path_buf(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|e| open_err(io_reason(&e)))?;
-        if meta.is_dir() {
-            return Err(open_err("is a directory, not a capture file".into()));
-        }
-        let header = read_prefix(path).map_err(|e| open_err(io_reason(&e)))?;
+        // `-` is standard input. It, or a pipe or device given by name, can
+        // be read only once: its head is read here (to tell the format), and
+        // libpcap reads the head and the rest through a pipe of our own.
+        let stream: Option<Box<dyn std::io::Read + Send>> = if path == Path::new("-") {
+            Some(Box::new(std::io::stdin()))
+        } else {
+            let meta = std::fs::metadata(path).map_err(|e| open_err(io_reason(&e)))?;
+            if meta.is_dir() {
+                return Err(open_err("is a directory, not a capture file".into()));
+            }
+            if meta.is_file() {
+                None
+            } else {
+                let f = std::fs::File::open(path).map_err(|e| open_err(io_reason(&e)))?;
+                Some(Box::new(f))
+            }
+        };
+        let streamed = stream.is_some();
+        let (header, pcap_path, pipe) = match stream {
+            None => {
+                let header = read_prefix(path).map_err(|e| open_err(io_reason(&e)))?;
+                (header, path.to_path_buf(), None)
+            }
+            Some(mut input) => {
+                let header = read_head(&mut input).map_err(|e| open_err(io_reason(&e)))?;
+                let (rx, tx) = std::io::pipe().map_err(|e| open_err(io_reason(&e)))?;
+                feed(tx, header.clone(), input)
+                    .map_err(|e| open_err(format!("cannot start the input thread: {e}")))?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&rx);
+                (header, PathBuf::from(format!("/dev/fd/{fd}")), Some(rx))
+            }
+        };
         let (format, snaplen) = sniff(&header).ok_or_else(|| {
             open_err(if header.len() < 4 {
                 format!("not a capture file: only {} bytes long (pcap and pcapng files start with a 24-byte header)", header.len())
@@ -311,7 +338,7 @@ impl<E: Send + 'static> FileSource<E> {
                 "not a pcap or pcapng capture file (unknown magic number)".into()
             })
         })?;
-        let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
+        let cap = Capture::from_file_with_precision(&pcap_path, Precision::Nano).map_err(|e| {
             let r = pcap_reason(&e);
             open_err(if r.contains("file header") {
                 format!("{r}: the file ends inside the capture header")
@@ -335,7 +362,9 @@ impl<E: Send + 'static> FileSource<E> {
         };
         // Everything that can fail at open has been checked: from here on the
         // file is read ahead on its own thread (see the type's doc).
-        let fast = PcapHeader::parse(&header).filter(PcapHeader::chunkable);
+        // libpcap has its own end of the pipe now.
+        drop(pipe);
+        let fast = PcapHeader::parse(&header).filter(|h| h.chunkable() && !streamed);
         let (tx, rx) = sync_channel(BATCH_QUEUE);
         let (recycle, recycled) = channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -759,6 +788,57 @@ fn send_then<E>(tx: &Out<E>, batch: Batch<E>, end: ChunkEnd) -> ChunkEnd {
         return ChunkEnd::Stopped;
     }
     end
+}
+
+/// The head of a stream, enough to tell its format (`sniff`): reads no
+/// more than that, so a live `tcpdump -w -` is not waited on.
+fn read_head(input: &mut dyn std::io::Read) -> std::io::Result<Vec<u8>> {
+    const MAX: usize = 64 * 1024;
+    let mut buf = Vec::new();
+    loop {
+        let enough = match buf.get(0..4) {
+            None => false,
+            Some([0x0a, 0x0d, 0x0d, 0x0a]) => {
+                // pcapng: the section header block, then the first interface
+                // block's header and snapshot length.
+                let be = buf
+                    .get(8..12)
+                    .is_some_and(|m| m != [0x4d, 0x3c, 0x2b, 0x1a]);
+                u32_at(&buf, 4, be).is_some_and(|n| buf.len() >= (n as usize).saturating_add(16))
+            }
+            Some(_) => buf.len() >= 24,
+        };
+        if enough || buf.len() >= MAX {
+            return Ok(buf);
+        }
+        let mut chunk = [0u8; 4096];
+        let want = (MAX - buf.len()).min(chunk.len());
+        match input.read(&mut chunk[..want]) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Copies `head`, then the rest of `input`, into `tx` on a thread of its own
+/// (libpcap reads the other end). It ends at the input's end, or when the
+/// reading side is gone.
+fn feed(
+    mut tx: std::io::PipeWriter,
+    head: Vec<u8>,
+    mut input: Box<dyn std::io::Read + Send>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    std::thread::Builder::new()
+        .name("capture-input".into())
+        .spawn(move || {
+            if tx.write_all(&head).is_ok() {
+                let _ = std::io::copy(&mut input, &mut tx);
+            }
+        })
+        .map(drop)
 }
 
 fn read_prefix(path: &Path) -> std::io::Result<Vec<u8>> {

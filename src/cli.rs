@@ -40,7 +40,8 @@ Examples:
   connscope read -q --ladder 3 capture.pcap    sequence diagram of connection 3
   connscope read -q --timeline capture.pcap    every connection over time
   connscope read --format json capture.pcap | jq .totals
-  connscope read --format ndjson *.pcap | jq -c 'select(.id) | [.id, .close]'")]
+  connscope read --format ndjson *.pcap | jq -c 'select(.id) | [.id, .close]'
+  zcat big.pcap.gz | connscope read -q -        standard input (read to its end)")]
     Read(ReadArgs),
     /// Capture through libpcap until Ctrl-C, -c N or --duration, with the same analysis
     #[command(after_help = "\
@@ -91,7 +92,7 @@ rerun. To look inside one scenario, capture it and read it back:
 
 #[derive(Args, Debug, Clone)]
 pub struct ReadArgs {
-    /// Capture files to analyse; each gets its own report
+    /// Capture files to analyse; each gets its own report (- is standard input)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]

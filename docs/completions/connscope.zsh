@@ -56,7 +56,7 @@ never\:"Never"))' \
 '--ascii[ASCII instead of Unicode box drawing in --ladder and --timeline]' \
 '-h[Print help (see more with '\''--help'\'')]' \
 '--help[Print help (see more with '\''--help'\'')]' \
-'*::files -- Capture files to analyse; each gets its own report:_files' \
+'*::files -- Capture files to analyse; each gets its own report (- is standard input):_files' \
 && ret=0
 ;;
 (live)

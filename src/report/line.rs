@@ -449,7 +449,7 @@ fn options(b: &mut Vec<u8>, c: &OptCtx<'_>, mut hlen: u32) -> OptEnd {
             }
             5 => {
                 datalen = len - 2;
-                if datalen % 8 != 0 {
+                if !datalen.is_multiple_of(8) {
                     b.extend_from_slice(b" invalid sack");
                 } else {
                     let _ = write!(b, " {} ", datalen / 8);
@@ -592,7 +592,7 @@ fn fastopen(b: &mut Vec<u8>, data: &[u8], exp: bool) {
     }
     if data.is_empty() {
         b.extend_from_slice(b" cookiereq");
-    } else if data.len() % 2 != 0 || data.len() < 4 || data.len() > 16 {
+    } else if !data.len().is_multiple_of(2) || data.len() < 4 || data.len() > 16 {
         b.extend_from_slice(b" (invalid)");
     } else {
         b.extend_from_slice(b" cookie ");

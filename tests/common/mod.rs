@@ -139,7 +139,7 @@ pub fn tcp_frame(
     tcp.cwr = flags & 0x80 != 0;
     tcp.urgent_pointer = if tcp.urg { 7 } else { 0 };
     let mut padded = opts.to_vec();
-    while padded.len() % 4 != 0 {
+    while !padded.len().is_multiple_of(4) {
         padded.push(0);
     }
     tcp.set_options_raw(&padded).unwrap();
