@@ -1372,6 +1372,7 @@ impl Tracker {
 
     /// Follow one segment. `None` only when it would open a connection while
     /// the table is full (`max_connections`) and no half-open one can make room.
+    #[inline]
     pub fn on_segment(&mut self, seg: &Segment) -> Option<Observed> {
         self.segments += 1;
         self.run_timers(seg.ts);
