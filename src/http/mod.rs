@@ -204,6 +204,7 @@ impl HttpConn {
     /// missing tail is a hole that never fills). `rst` changes nothing here:
     /// data already captured is still parsed, `finish` settles the rest.
     #[allow(clippy::too_many_arguments)] // the segment's fields, one to one
+    #[inline]
     pub fn on_segment(
         &mut self,
         cfg: &HttpConfig,
