@@ -173,20 +173,7 @@ impl<'o> Analyzer<'o> {
                 return Ok(());
             }
         };
-        let c = &mut self.outcome.packets;
-        c.tcp += 1;
-        let observed = match d.segment(pkt.ts) {
-            Some(seg) => {
-                if (seg.payload.len() as u32) < seg.payload_len {
-                    self.outcome.packets.payload_cut += 1;
-                }
-                self.on_segment(&seg)
-            }
-            None => {
-                self.outcome.packets.damaged_tcp += 1;
-                None
-            }
-        };
+        let observed = self.on_tcp(d.segment(pkt.ts));
         if let Some(r) = &mut self.lines {
             let line = r.render(pkt.ts, &d);
             out.write_all(line)?;
@@ -212,28 +199,36 @@ impl<'o> Analyzer<'o> {
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
         debug_assert!(self.lines.is_none());
-        let c = &mut self.outcome.packets;
-        c.total += 1;
+        self.outcome.packets.total += 1;
         self.outcome.last_ts = Some(pkt.ts);
         match early {
             Early::Skip(skip) => {
-                c.count_skip(*skip);
+                self.outcome.packets.count_skip(*skip);
                 return Ok(());
             }
-            Early::Damaged => {
-                c.tcp += 1;
-                c.damaged_tcp += 1;
-            }
-            Early::Segment(e) => {
-                c.tcp += 1;
-                let seg = e.segment(pkt.ts, pkt.data);
-                if (seg.payload.len() as u32) < seg.payload_len {
-                    c.payload_cut += 1;
-                }
-                self.on_segment(&seg);
-            }
-        }
+            Early::Damaged => self.on_tcp(None),
+            Early::Segment(e) => self.on_tcp(Some(e.segment(pkt.ts, pkt.data))),
+        };
         self.collect_ended(out)
+    }
+
+    /// A TCP packet: its segment, or `None` when the header was damaged
+    /// (printed, not tracked).
+    #[inline]
+    fn on_tcp(
+        &mut self,
+        seg: Option<crate::decode::Segment<'_>>,
+    ) -> Option<crate::track::Observed> {
+        let c = &mut self.outcome.packets;
+        c.tcp += 1;
+        let Some(seg) = seg else {
+            c.damaged_tcp += 1;
+            return None;
+        };
+        if (seg.payload.len() as u32) < seg.payload_len {
+            c.payload_cut += 1;
+        }
+        self.on_segment(&seg)
     }
 
     fn on_segment(&mut self, seg: &crate::decode::Segment<'_>) -> Option<crate::track::Observed> {
