@@ -360,10 +360,10 @@ impl<E: Send + 'static> FileSource<E> {
             })?),
             None => None,
         };
-        // Everything that can fail at open has been checked: from here on the
-        // file is read ahead on its own thread (see the type's doc).
         // libpcap has its own end of the pipe now.
         drop(pipe);
+        // Everything that can fail at open has been checked: from here on the
+        // file is read ahead on its own thread (see the type's doc).
         let fast = PcapHeader::parse(&header).filter(|h| h.chunkable() && !streamed);
         let (tx, rx) = sync_channel(BATCH_QUEUE);
         let (recycle, recycled) = channel();
@@ -798,13 +798,10 @@ fn read_head(input: &mut dyn std::io::Read) -> std::io::Result<Vec<u8>> {
     loop {
         let enough = match buf.get(0..4) {
             None => false,
+            // pcapng: the section header block, then the first interface
+            // block's header and snapshot length.
             Some([0x0a, 0x0d, 0x0d, 0x0a]) => {
-                // pcapng: the section header block, then the first interface
-                // block's header and snapshot length.
-                let be = buf
-                    .get(8..12)
-                    .is_some_and(|m| m != [0x4d, 0x3c, 0x2b, 0x1a]);
-                u32_at(&buf, 4, be).is_some_and(|n| buf.len() >= (n as usize).saturating_add(16))
+                shb(&buf).is_some_and(|(len, _)| buf.len() >= len.saturating_add(16))
             }
             Some(_) => buf.len() >= 24,
         };
@@ -859,6 +856,13 @@ fn read_prefix(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Recognises pcap (µs and ns, either byte order) and pcapng, and finds the
 /// snapshot length tcpdump reports (pcapng: the first interface block's).
+/// A pcapng file's section header block: its length and whether the file
+/// is big-endian (from the byte-order magic), once that much was read.
+fn shb(h: &[u8]) -> Option<(usize, bool)> {
+    let be = h.get(8..12)? != [0x4d, 0x3c, 0x2b, 0x1a];
+    Some((u32_at(h, 4, be)? as usize, be))
+}
+
 fn sniff(h: &[u8]) -> Option<(FileFormat, u32)> {
     if let Some(p) = PcapHeader::parse(h) {
         return Some((FileFormat::Pcap, p.snaplen));
@@ -866,8 +870,7 @@ fn sniff(h: &[u8]) -> Option<(FileFormat, u32)> {
     if h.get(0..4)? != [0x0a, 0x0d, 0x0d, 0x0a] {
         return None;
     }
-    let be = h.get(8..12)? != [0x4d, 0x3c, 0x2b, 0x1a];
-    let shb_len = u32_at(h, 4, be)? as usize;
+    let (shb_len, be) = shb(h)?;
     // The first IDB follows the section header block.
     let snap = if u32_at(h, shb_len, be) == Some(1) {
         u32_at(h, shb_len + 12, be).unwrap_or(0)

@@ -51,7 +51,8 @@ impl TupleKey {
             // comparisons that read the key at once do not wait on byte stores.
             let n =
                 |v: std::net::SocketAddrV4| u64::from(v.ip().to_bits()) << 16 | u64::from(v.port());
-            let (lo, hi) = (n(a).min(n(b)), n(a).max(n(b)));
+            let (a, b) = (n(a), n(b));
+            let (lo, hi) = (a.min(b), a.max(b));
             let mut k4 = [0u8; 12];
             k4[..8].copy_from_slice(&(lo << 16 | hi >> 32).to_be_bytes());
             k4[8..].copy_from_slice(&(hi as u32).to_be_bytes());
