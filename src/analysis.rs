@@ -8,6 +8,7 @@ use crate::capture::{
 use crate::cli::LadderSel;
 use crate::cli::{AnalysisArgs, Format};
 use crate::decode::{self, Early, Skip};
+use crate::diagnosis::Facts;
 use crate::http::{HttpConfig, HttpConn};
 use crate::report::model::{Ladder, LadderEvent};
 use crate::report::{self, line::LineRenderer, model::ConnReport, model::Summary};
@@ -88,8 +89,15 @@ pub struct Analyzer<'o> {
     /// HTTP states of ended connections, reset, for new ones to reuse.
     #[allow(clippy::vec_box)] // the boxes move to and from `http` without copying
     spare_http: Vec<Box<HttpConn>>,
-    /// Ended connections (not kept with ndjson, which streams them).
+    /// Ended connections: all of them for JSON, CSV and HTML; the table's
+    /// rows (or the timeline's sample) otherwise; none with ndjson, which
+    /// streams them.
     ended: Vec<ConnReport>,
+    /// What the diagnosis reads of each connection (of the first
+    /// `DIAG_SAMPLE` in the bounded modes).
+    facts: Vec<Facts>,
+    /// Where in `ended` its highest id is, once the table's rows are full.
+    top_row: Option<(usize, ConnId)>,
     /// The tracker's records being turned into reports (a buffer kept
     /// between packets).
     drained: Vec<ConnRecord>,
@@ -143,6 +151,8 @@ impl<'o> Analyzer<'o> {
                 ..HttpConfig::default()
             },
             ended: Vec::new(),
+            facts: Vec::new(),
+            top_row: None,
             drained: Vec::new(),
             totals: Totals::default(),
             source: source.to_string(),
@@ -399,9 +409,9 @@ impl<'o> Analyzer<'o> {
     }
 
     /// Counts an ended connection and keeps what the output needs of it:
-    /// ndjson streams it; JSON and CSV list every connection; the table (and
-    /// the diagnosis behind it) keeps a bounded number, so memory does not
-    /// grow with the capture.
+    /// ndjson streams it; JSON and CSV list every connection; the table
+    /// keeps its rows and the diagnosis the facts of a bounded sample, so
+    /// memory does not grow with the capture.
     fn keep(&mut self, mut rep: ConnReport, out: &mut dyn Write) -> std::io::Result<()> {
         self.totals.connections += 1;
         self.totals.with_http += u64::from(rep.http_requests > 0);
@@ -416,18 +426,56 @@ impl<'o> Analyzer<'o> {
             Format::Table => self.args.html.is_none(),
         };
         if !bounded {
+            self.facts.push(Facts::of(&rep));
             self.ended.push(rep);
-        } else if self.ended.len() < DIAG_SAMPLE {
-            // The diagnosis reads the first and last requests, the timeline
-            // marks fewer than a screen's width: the middle of a long list goes.
-            const KEEP: usize = 128;
-            if rep.requests.len() > 2 * KEEP {
-                let n = rep.requests.len();
-                rep.requests.drain(KEEP..n - KEEP);
-            }
-            self.ended.push(rep);
-        } else {
+            return Ok(());
+        }
+        if self.facts.len() >= DIAG_SAMPLE {
             self.not_kept += 1;
+            return Ok(());
+        }
+        if self.facts.capacity() == 0 {
+            // Once, untouched until used: growing by doubling would touch
+            // (and copy) half as much again.
+            self.facts.reserve_exact(DIAG_SAMPLE);
+        }
+        self.facts.push(Facts::of(&rep));
+        // Whole reports: the timeline and the HTML page draw the sample;
+        // the table shows its first rows (the lowest ids of the sample).
+        let rows = if self.args.timeline || self.args.html.is_some() {
+            DIAG_SAMPLE
+        } else if self.args.format == Format::Table {
+            report::table::MAX_ROWS
+        } else {
+            0
+        };
+        if rows == 0 {
+            return Ok(());
+        }
+        // The timeline marks fewer than a screen's width: the middle of a
+        // long request list goes.
+        const KEEP: usize = 128;
+        if rep.requests.len() > 2 * KEEP {
+            let n = rep.requests.len();
+            rep.requests.drain(KEEP..n - KEEP);
+        }
+        if self.ended.len() < rows {
+            self.ended.push(rep);
+            return Ok(());
+        }
+        // Full: the report replaces the highest id kept, if its own is lower
+        // (rare: reports come mostly in id order).
+        let (at, top) = *self.top_row.get_or_insert_with(|| {
+            let top = self
+                .ended
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, r)| r.record.id);
+            top.map_or((0, ConnId(0)), |(i, r)| (i, r.record.id))
+        });
+        if rep.record.id < top {
+            self.ended[at] = rep;
+            self.top_row = None;
         }
         Ok(())
     }
@@ -546,7 +594,7 @@ impl<'o> Analyzer<'o> {
                         writeln!(
                             out,
                             "\nno connection #{n} in this capture (ids run 1 to {})",
-                            self.ended.len()
+                            self.totals.connections
                         )?;
                     }
                     for l in &self.done_ladders {
@@ -602,11 +650,11 @@ impl<'o> Analyzer<'o> {
             findings: Vec::new(),
             diagnosis_note: None,
         };
-        s.findings = crate::diagnosis::findings(&s, &self.ended);
+        s.findings = crate::diagnosis::findings(&s, &self.facts);
         if self.not_kept > 0 {
             s.diagnosis_note = Some(format!(
                 "the diagnosis looked at the first {} of {} connections",
-                self.ended.len(),
+                self.facts.len(),
                 self.totals.connections
             ));
         }
@@ -861,5 +909,74 @@ pub fn analyse_live(
     match end_error {
         Some(e) => Err(RunError::Capture(e)),
         None => Ok(std::mem::take(&mut an.outcome)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::draw::sample;
+
+    fn table_args() -> AnalysisArgs {
+        AnalysisArgs {
+            quiet: true,
+            ..AnalysisArgs::default()
+        }
+    }
+
+    /// Connections end out of id order; the table keeps the lowest ids of
+    /// the sample, and the diagnosis still reads every connection.
+    #[test]
+    fn the_table_keeps_its_lowest_ids_and_the_diagnosis_all() {
+        let args = table_args();
+        let mut an = Analyzer::new(&args, "t", "EN10MB");
+        let n = report::table::MAX_ROWS as u64 + 100;
+        let mut out = Vec::new();
+        // Highest id first: every report past the rows replaces one.
+        for id in (1..=n).rev() {
+            an.keep(sample::conn(id, id as f64, id as f64 + 0.5), &mut out)
+                .unwrap();
+        }
+        let mut ids: Vec<u64> = an.ended.iter().map(|r| r.record.id.0).collect();
+        ids.sort_unstable();
+        let want: Vec<u64> = (1..=report::table::MAX_ROWS as u64).collect();
+        assert_eq!(ids, want);
+        assert_eq!(an.facts.len() as u64, n);
+        assert_eq!(an.totals.connections, n);
+    }
+
+    /// The timeline draws the whole sample, so it keeps every report of it.
+    #[test]
+    fn the_timeline_keeps_whole_reports_of_the_sample() {
+        let args = AnalysisArgs {
+            timeline: true,
+            ..table_args()
+        };
+        let mut an = Analyzer::new(&args, "t", "EN10MB");
+        let n = report::table::MAX_ROWS as u64 + 100;
+        let mut out = Vec::new();
+        for id in 1..=n {
+            an.keep(sample::conn(id, id as f64, id as f64 + 0.5), &mut out)
+                .unwrap();
+        }
+        assert_eq!(an.ended.len() as u64, n);
+    }
+
+    /// ndjson streams every connection and keeps only the facts.
+    #[test]
+    fn ndjson_keeps_no_whole_report() {
+        let args = AnalysisArgs {
+            format: Format::Ndjson,
+            ..table_args()
+        };
+        let mut an = Analyzer::new(&args, "t", "EN10MB");
+        let mut out = Vec::new();
+        for id in 1..=3 {
+            an.keep(sample::conn(id, id as f64, id as f64 + 0.5), &mut out)
+                .unwrap();
+        }
+        assert!(an.ended.is_empty());
+        assert_eq!(an.facts.len(), 3);
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
     }
 }

@@ -2,6 +2,7 @@
 //! naming the connections and the evidence behind it. This module decides
 //! what to say; `report` only prints it.
 
+use crate::capture::Timestamp;
 use crate::report::model::{ConnReport, Summary};
 use crate::track::{Close, Role};
 
@@ -35,9 +36,58 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// What the diagnosis reads of one connection: a few words instead of a
+/// whole report and its request list, so a sample of many connections
+/// stays small (issue 8: kept reports were churn's largest fresh memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    pub id: u64,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub http_requests: u64,
+    pub syn_retransmits: u32,
+    pub close: Close,
+    pub client_asked_close: bool,
+    pub server_said_close: bool,
+    pub http10: bool,
+    /// Every kept request was HTTP/1.0.
+    pub only_http10: bool,
+    /// A response to an HTTP/1.1 request closed the connection.
+    pub closed_by_http11_response: bool,
+    /// The server's FIN came at least a second after the last request.
+    pub server_fin_after_idle: bool,
+}
+
+impl Facts {
+    pub fn of(c: &ConnReport) -> Facts {
+        let r = &c.record;
+        Facts {
+            id: r.id.0,
+            start: r.start,
+            end: r.end,
+            http_requests: c.http_requests,
+            syn_retransmits: r.syn_retransmits,
+            close: r.close,
+            client_asked_close: c.client_asked_close,
+            server_said_close: c.server_said_close,
+            http10: c.http10,
+            only_http10: c.requests.iter().all(|q| q.version == 0),
+            closed_by_http11_response: c
+                .requests
+                .iter()
+                .any(|q| q.response_close && q.version == 1),
+            server_fin_after_idle: c
+                .requests
+                .last()
+                .zip(r.first_fin)
+                .is_some_and(|(q, (who, t))| who == Role::Server && t.seconds_since(q.time) >= 1.0),
+        }
+    }
+}
+
 /// `#1–#3, #7` style list of connection ids.
-fn ids(conns: &[&ConnReport]) -> String {
-    let mut v: Vec<u64> = conns.iter().map(|c| c.record.id.0).collect();
+fn ids(conns: &[&Facts]) -> String {
+    let mut v: Vec<u64> = conns.iter().map(|c| c.id).collect();
     v.sort_unstable();
     let mut parts = Vec::new();
     let mut i = 0;
@@ -62,13 +112,13 @@ fn ids(conns: &[&ConnReport]) -> String {
 }
 
 /// Most connections open at the same moment (from first to last packet).
-fn peak_open(conns: &[ConnReport]) -> usize {
+fn peak_open(conns: &[Facts]) -> usize {
     let mut ev: Vec<(i128, i32)> = Vec::with_capacity(conns.len() * 2);
     for c in conns {
         let ns =
             |t: crate::capture::Timestamp| i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos);
-        ev.push((ns(c.record.start), 1));
-        ev.push((ns(c.record.end), -1));
+        ev.push((ns(c.start), 1));
+        ev.push((ns(c.end), -1));
     }
     ev.sort_unstable();
     let (mut cur, mut peak) = (0i32, 0i32);
@@ -94,7 +144,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// The findings for one source, most important first.
-pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
+pub fn findings(s: &Summary, conns: &[Facts]) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     macro_rules! add {
         ($cause:expr, $short:expr, $detail:expr $(,)?) => {
@@ -135,7 +185,7 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
             format!("{} had more out-of-order data than --reasm-window holds: a hole was skipped, so requests may be missing from the counts", plural(s.window_capped as usize, "connection", "connections")),
         );
     }
-    let http: Vec<&ConnReport> = conns.iter().filter(|c| c.http_requests > 0).collect();
+    let http: Vec<&Facts> = conns.iter().filter(|c| c.http_requests > 0).collect();
     if http.is_empty() && s.connections > 0 && s.payload_cut == 0 {
         add!(
             Cause::NoHttp,
@@ -157,10 +207,7 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
         });
         out.extend(found);
     }
-    let refused: Vec<&ConnReport> = conns
-        .iter()
-        .filter(|c| c.record.close == Close::Refused)
-        .collect();
+    let refused: Vec<&Facts> = conns.iter().filter(|c| c.close == Close::Refused).collect();
     if !refused.is_empty() {
         add!(
             Cause::Refused,
@@ -176,12 +223,9 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
             ),
         );
     }
-    let retried: Vec<&ConnReport> = conns
-        .iter()
-        .filter(|c| c.record.syn_retransmits > 0)
-        .collect();
+    let retried: Vec<&Facts> = conns.iter().filter(|c| c.syn_retransmits > 0).collect();
     if !retried.is_empty() {
-        let n: u32 = retried.iter().map(|c| c.record.syn_retransmits).sum();
+        let n: u32 = retried.iter().map(|c| c.syn_retransmits).sum();
         add!(
             Cause::SynRetries,
             format!("{n} SYN retries"),
@@ -192,9 +236,9 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
     if tw[0] + tw[1] > 0 {
         let span = conns
             .iter()
-            .map(|c| c.record.end)
+            .map(|c| c.end)
             .max()
-            .zip(conns.iter().map(|c| c.record.start).min())
+            .zip(conns.iter().map(|c| c.start).min())
             .map(|(e, b)| e.seconds_since(b))
             .unwrap_or(0.0);
         let holder = if tw[0] >= tw[1] { "client" } else { "server" };
@@ -235,23 +279,19 @@ pub fn findings(s: &Summary, conns: &[ConnReport]) -> Vec<Finding> {
 }
 
 /// Why the HTTP connections were, or were not, reused.
-fn reuse_findings(
-    http: &[&ConnReport],
-    all: &[ConnReport],
-    add: &mut impl FnMut(Cause, String, String),
-) {
+fn reuse_findings(http: &[&Facts], all: &[Facts], add: &mut impl FnMut(Cause, String, String)) {
     let total: u64 = http.iter().map(|c| c.http_requests).sum();
-    let single: Vec<&ConnReport> = http
+    let single: Vec<&Facts> = http
         .iter()
         .copied()
         .filter(|c| c.http_requests == 1)
         .collect();
-    let by = |f: &dyn Fn(&ConnReport) -> bool| -> Vec<&ConnReport> {
+    let by = |f: &dyn Fn(&Facts) -> bool| -> Vec<&Facts> {
         http.iter().copied().filter(|c| f(c)).collect()
     };
     let mut explained = false;
 
-    let http10 = by(&|c| c.http10 && c.requests.iter().all(|r| r.version == 0));
+    let http10 = by(&|c| c.http10 && c.only_http10);
     if !http10.is_empty() {
         explained = true;
         add(
@@ -270,13 +310,7 @@ fn reuse_findings(
         );
     }
     // The server said close on its own (the request did not ask for it).
-    let server_close = by(&|c| {
-        !c.client_asked_close
-            && !c.http10
-            && c.requests
-                .iter()
-                .any(|r| r.response_close && r.version == 1)
-    });
+    let server_close = by(&|c| !c.client_asked_close && !c.http10 && c.closed_by_http11_response);
     if !server_close.is_empty() {
         explained = true;
         let counts: Vec<u64> = server_close.iter().map(|c| c.http_requests).collect();
@@ -299,7 +333,7 @@ fn reuse_findings(
             );
         }
     }
-    let reset = by(&|c| c.record.close == Close::ResetByClient && c.http_requests == 1);
+    let reset = by(&|c| c.close == Close::ResetByClient && c.http_requests == 1);
     if !explained && !reset.is_empty() && reset.len() * 2 >= single.len().max(1) {
         explained = true;
         add(
@@ -313,13 +347,7 @@ fn reuse_findings(
         );
     }
     let idle = by(&|c| {
-        c.record.close == Close::Server
-            && !c.server_said_close
-            && !c.http10
-            && c.requests
-                .last()
-                .zip(c.record.first_fin)
-                .is_some_and(|(r, (who, t))| who == Role::Server && t.seconds_since(r.time) >= 1.0)
+        c.close == Close::Server && !c.server_said_close && !c.http10 && c.server_fin_after_idle
     });
     if !explained && !idle.is_empty() {
         explained = true;
@@ -330,7 +358,7 @@ fn reuse_findings(
         );
     }
     let peak = peak_open(all);
-    let client_closed = by(&|c| c.record.close == Close::Client);
+    let client_closed = by(&|c| c.close == Close::Client);
     if !explained
         && http.len() as f64 > peak as f64 * 1.5
         && client_closed.len() * 2 >= http.len()

@@ -5,7 +5,7 @@
 //! - `table`: the flow summary table and headline.
 //! - `json`: JSON, NDJSON and CSV with DESIGN.md's field names.
 
-mod draw;
+pub(crate) mod draw;
 pub mod html;
 pub mod json;
 pub mod ladder;
