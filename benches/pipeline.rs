@@ -276,11 +276,22 @@ fn bench_http(c: &mut Criterion) {
     g.bench_function("exchange", |b| {
         let mut h = HttpConn::new();
         let ts = Timestamp::new(1_704_067_200, 0);
-        h.on_segment(&cfg, 0, 999, true, false, false, &[], 0, ts);
-        h.on_segment(&cfg, 1, 4999, true, false, false, &[], 0, ts);
+        h.on_segment(&cfg, 0, 999, true, false, false, &[], 0, ts, None);
+        h.on_segment(&cfg, 1, 4999, true, false, false, &[], 0, ts, None);
         let (mut cs, mut ss) = (1000u32, 5000u32);
         b.iter(|| {
-            h.on_segment(&cfg, 0, cs, false, false, false, REQ, REQ.len() as u32, ts);
+            h.on_segment(
+                &cfg,
+                0,
+                cs,
+                false,
+                false,
+                false,
+                REQ,
+                REQ.len() as u32,
+                ts,
+                None,
+            );
             h.on_segment(
                 &cfg,
                 1,
@@ -291,6 +302,7 @@ fn bench_http(c: &mut Criterion) {
                 &resp,
                 resp.len() as u32,
                 ts,
+                None,
             );
             cs = cs.wrapping_add(REQ.len() as u32);
             ss = ss.wrapping_add(resp.len() as u32);
@@ -303,9 +315,9 @@ fn bench_http(c: &mut Criterion) {
         b.iter_batched(
             HttpConn::new,
             |mut h| {
-                h.on_segment(&cfg, 0, 999, true, false, false, &[], 0, ts);
-                h.on_segment(&cfg, 1, 4999, true, false, false, &[], 0, ts);
-                h.on_segment(&cfg, 0, 1000, false, false, false, &REQ[..20], 20, ts);
+                h.on_segment(&cfg, 0, 999, true, false, false, &[], 0, ts, None);
+                h.on_segment(&cfg, 1, 4999, true, false, false, &[], 0, ts, None);
+                h.on_segment(&cfg, 0, 1000, false, false, false, &REQ[..20], 20, ts, None);
                 h.on_segment(
                     &cfg,
                     0,
@@ -316,6 +328,7 @@ fn bench_http(c: &mut Criterion) {
                     &REQ[20..],
                     REQ.len() as u32 - 20,
                     ts,
+                    None,
                 );
                 h.on_segment(
                     &cfg,
@@ -327,6 +340,7 @@ fn bench_http(c: &mut Criterion) {
                     &resp,
                     resp.len() as u32,
                     ts,
+                    None,
                 );
                 h.finish(&cfg);
                 black_box(h.request_count())

@@ -9,7 +9,7 @@ use crate::cli::LadderSel;
 use crate::cli::{AnalysisArgs, Format};
 use crate::decode::{self, Early, Skip};
 use crate::diagnosis::Facts;
-use crate::http::{HttpConfig, HttpConn};
+use crate::http::{HttpConfig, HttpConn, Pre};
 use crate::report::model::{Ladder, LadderEvent};
 use crate::report::{self, line::LineRenderer, model::ConnReport, model::Summary};
 use crate::track::Role;
@@ -183,7 +183,7 @@ impl<'o> Analyzer<'o> {
                 return Ok(());
             }
         };
-        let observed = self.on_tcp(d.segment(pkt.ts));
+        let observed = self.on_tcp(d.segment(pkt.ts), None);
         if let Some(r) = &mut self.lines {
             let line = r.render(pkt.ts, &d);
             out.write_all(line)?;
@@ -202,10 +202,12 @@ impl<'o> Analyzer<'o> {
 
     /// `on_packet` for a packet decoded ahead (`decode::Early`), when no
     /// line is printed: the same counts and analysis, without the decode.
+    /// `pre`: the payload read ahead too (`Ahead`), or not.
     pub fn on_early(
         &mut self,
         pkt: &Packet<'_>,
         early: &Early,
+        pre: Option<&Pre>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
         debug_assert!(self.lines.is_none());
@@ -216,8 +218,8 @@ impl<'o> Analyzer<'o> {
                 self.outcome.packets.count_skip(*skip);
                 return Ok(());
             }
-            Early::Damaged => self.on_tcp(None),
-            Early::Segment(e) => self.on_tcp(Some(e.segment(pkt.ts, pkt.data))),
+            Early::Damaged => self.on_tcp(None, None),
+            Early::Segment(e) => self.on_tcp(Some(e.segment(pkt.ts, pkt.data)), pre),
         };
         self.collect_ended(out)
     }
@@ -228,6 +230,7 @@ impl<'o> Analyzer<'o> {
     fn on_tcp(
         &mut self,
         seg: Option<crate::decode::Segment<'_>>,
+        pre: Option<&Pre>,
     ) -> Option<crate::track::Observed> {
         let c = &mut self.outcome.packets;
         c.tcp += 1;
@@ -238,10 +241,14 @@ impl<'o> Analyzer<'o> {
         if (seg.payload.len() as u32) < seg.payload_len {
             c.payload_cut += 1;
         }
-        self.on_segment(&seg)
+        self.on_segment(&seg, pre)
     }
 
-    fn on_segment(&mut self, seg: &crate::decode::Segment<'_>) -> Option<crate::track::Observed> {
+    fn on_segment(
+        &mut self,
+        seg: &crate::decode::Segment<'_>,
+        pre: Option<&Pre>,
+    ) -> Option<crate::track::Observed> {
         let observed = self.tracker.on_segment(seg);
         // The cap: warn once, as it happens (checked per new connection only).
         if !self.cap_warned && observed.as_ref().is_none_or(|o| o.new_connection) {
@@ -281,6 +288,7 @@ impl<'o> Analyzer<'o> {
                             &[],
                             0,
                             seg.ts,
+                            None,
                         );
                     }
                 }
@@ -302,6 +310,7 @@ impl<'o> Analyzer<'o> {
                 seg.payload,
                 seg.payload_len,
                 seg.ts,
+                pre,
             );
             if !slot.hinted {
                 if let Some(req_side) = conn.requester_side() {
@@ -780,18 +789,35 @@ pub fn read_file(
             |an, link, p, _, out| an.on_packet(link, p, out),
         )
     } else {
-        // No lines: headers are decoded on the reader thread, which has
-        // time to spare; the analysis thread is the busier one.
-        let src = FileSource::open_with(path, filter, Early::of).map_err(RunError::Capture)?;
-        read_source(
-            src,
-            path,
-            args,
-            out,
-            status,
-            first,
-            |an, _, p, early, out| an.on_early(p, early, out),
-        )
+        // No lines: headers are decoded, and HTTP heads parsed, on the
+        // reader thread, which has time to spare; the analysis thread is
+        // the busier one.
+        let src = FileSource::open_with(path, filter, Ahead::of).map_err(RunError::Capture)?;
+        read_source(src, path, args, out, status, first, |an, _, p, a, out| {
+            an.on_early(p, &a.early, Some(&a.pre), out)
+        })
+    }
+}
+
+/// What the reader thread makes of a packet when no lines are printed: its
+/// headers decoded, and its payload read as the start of an HTTP head.
+#[derive(Debug)]
+pub struct Ahead {
+    pub early: Early,
+    pub pre: Pre,
+}
+
+impl Ahead {
+    /// The heads are parsed only when the analysis is `behind` (it parses
+    /// them itself otherwise): the reader is the slower side on captures
+    /// of few long connections.
+    pub fn of(link: LinkType, pkt: &Packet<'_>, behind: bool) -> Ahead {
+        let early = Early::of(link, pkt);
+        let pre = match &early {
+            Early::Segment(e) if behind => Pre::of(e.payload(pkt.data)),
+            _ => Pre::default(),
+        };
+        Ahead { early, pre }
     }
 }
 

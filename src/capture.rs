@@ -48,7 +48,7 @@ impl Timestamp {
 use pcap::{Capture, Offline, Precision};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -200,6 +200,8 @@ pub struct FileSource<E: Send + 'static = ()> {
     rx: Receiver<Batch<E>>,
     /// Emptied batches go back to the reader, so steady state allocates nothing.
     recycle: Sender<Batch<E>>,
+    /// Batches sent by the reader and not yet received here.
+    queued: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     /// The batch being handed out and the index of its next packet.
@@ -280,12 +282,15 @@ struct ReadEnd {
 
 impl FileSource {
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, CaptureError> {
-        FileSource::open_with(path, filter, |_, _| ())
+        FileSource::open_with(path, filter, |_, _, _| ())
     }
 }
 
-/// Per-packet work for the reader thread (see `FileSource`).
-pub type EarlyFn<E> = fn(LinkType, &Packet<'_>) -> E;
+/// Per-packet work for the reader thread (see `FileSource`). The flag says
+/// the caller is behind (read batches are waiting for it): work that only
+/// saves the caller time is worth doing now, and only now, as the reader
+/// would otherwise wait; when the reader is the slower side it is not.
+pub type EarlyFn<E> = fn(LinkType, &Packet<'_>, bool) -> E;
 
 impl<E: Send + 'static> FileSource<E> {
     /// `open`, with `early` run on every packet that passes the filter, on
@@ -368,12 +373,19 @@ impl<E: Send + 'static> FileSource<E> {
         let (tx, rx) = sync_channel(BATCH_QUEUE);
         let (recycle, recycled) = channel();
         let stop = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let reader = {
             let (path, stop) = (path.to_path_buf(), stop.clone());
+            let queued = queued.clone();
             std::thread::Builder::new()
                 .name("capture-read".into())
                 .spawn(move || {
-                    let out = Out { tx, link, early };
+                    let out = Out {
+                        tx,
+                        link,
+                        early,
+                        queued,
+                    };
                     read_ahead(cap, bpf, &path, format, fast, &out, &recycled, &stop)
                 })
                 .map_err(|e| open_err(format!("cannot start the reader thread: {e}")))?
@@ -381,6 +393,7 @@ impl<E: Send + 'static> FileSource<E> {
         Ok(FileSource {
             rx,
             recycle,
+            queued,
             stop,
             reader: Some(reader),
             current: None,
@@ -470,6 +483,7 @@ impl<E: Send + 'static> FileSource<E> {
             }
             match self.rx.recv() {
                 Ok(batch) => {
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
                     self.current = Some(batch);
                     self.next = 0;
                 }
@@ -596,7 +610,13 @@ struct Out<E> {
     tx: SyncSender<Batch<E>>,
     link: LinkType,
     early: EarlyFn<E>,
+    /// Batches sent and not yet received (shared with the `FileSource`).
+    queued: Arc<AtomicUsize>,
 }
+
+/// Batches waiting for the caller from which on the reader does optional
+/// work for it (`EarlyFn`'s flag).
+const BEHIND: usize = 2;
 
 impl<E> Out<E> {
     /// Fails when the `FileSource` is gone.
@@ -607,14 +627,16 @@ impl<E> Out<E> {
             early,
             ..
         } = &mut batch;
+        let behind = self.queued.load(Ordering::Relaxed) >= BEHIND;
         early.extend(packets.iter().map(|p| {
             let pkt = Packet {
                 ts: p.ts,
                 wire_len: p.wire_len,
                 data: &data[p.start..p.end],
             };
-            (self.early)(self.link, &pkt)
+            (self.early)(self.link, &pkt, behind)
         }));
+        self.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.send(batch).map_err(|_| ())
     }
 }

@@ -478,9 +478,14 @@ impl Early {
 }
 
 impl EarlySegment {
+    /// The captured payload, a slice of the packet's bytes `data`.
+    pub fn payload<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        let (from, to) = (self.payload.0 as usize, self.payload.1 as usize);
+        data.get(from..to).unwrap_or(&[])
+    }
+
     /// The segment again, borrowing the packet's bytes `data`.
     pub fn segment<'a>(&self, ts: Timestamp, data: &'a [u8]) -> Segment<'a> {
-        let (from, to) = (self.payload.0 as usize, self.payload.1 as usize);
         Segment {
             ts,
             src: self.src,
@@ -489,7 +494,7 @@ impl EarlySegment {
             ack: self.ack,
             flags: self.flags,
             window: self.window,
-            payload: data.get(from..to).unwrap_or(&[]),
+            payload: self.payload(data),
             payload_len: self.payload_len,
         }
     }

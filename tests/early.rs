@@ -5,7 +5,9 @@
 
 mod common;
 use common::*;
+use connscope::analysis::{Ahead, Analyzer};
 use connscope::capture::FileSource;
+use connscope::cli::{AnalysisArgs, Format};
 use connscope::decode::{self, Early};
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,7 @@ fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Packets whose early form matches, and how many were TCP segments.
 fn check(path: &Path) -> (usize, usize) {
-    let Ok(mut src) = FileSource::open_with(path, None, Early::of) else {
+    let Ok(mut src) = FileSource::open_with(path, None, |l, p, _| Early::of(l, p)) else {
         return (0, 0); // unsupported link types are refused at open either way
     };
     let link = src.link;
@@ -74,4 +76,43 @@ fn early_decoding_equals_decoding_in_the_loop() {
         packets > 1000 && segments > 500,
         "{packets} packets, {segments} segments"
     );
+}
+
+/// The JSON report of `path` with every payload read ahead (`Pre`) or none.
+fn report(path: &Path, ahead: bool) -> Option<String> {
+    let args = AnalysisArgs {
+        format: Format::Json,
+        ..AnalysisArgs::default()
+    };
+    let mut src = FileSource::open_with(path, None, |l, p, _| Ahead::of(l, p, true)).ok()?;
+    let mut an = Analyzer::new(&args, "x", src.link_name());
+    let mut out = Vec::new();
+    while let Ok(Some(r)) =
+        src.next_with(|p, a| an.on_early(&p, &a.early, ahead.then_some(&a.pre), &mut out))
+    {
+        r.unwrap();
+    }
+    an.finish(&mut out).unwrap();
+    Some(String::from_utf8(out).unwrap())
+}
+
+/// HTTP heads parsed on the reader thread (`http::Pre`, used when the
+/// analysis is behind) give the very report the analysis makes alone.
+#[test]
+fn heads_parsed_ahead_change_no_report() {
+    let mut files = Vec::new();
+    captures(&fixtures(), &mut files);
+    if let Some(c) = corpus() {
+        captures(&c, &mut files);
+    }
+    let mut with_http = 0;
+    for f in &files {
+        let (Some(a), Some(b)) = (report(f, true), report(f, false)) else {
+            continue;
+        };
+        assert_eq!(a, b, "{}", f.display());
+        let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+        with_http += usize::from(v["totals"]["http_requests"].as_u64() > Some(0));
+    }
+    assert!(with_http >= 20, "captures with HTTP: {with_http}");
 }

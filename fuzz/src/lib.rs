@@ -17,7 +17,7 @@
 
 use connscope::capture::{LinkType, Packet, Timestamp};
 use connscope::decode::{self, Segment, TcpFlags};
-use connscope::http::{HttpConfig, HttpConn};
+use connscope::http::{HttpConfig, HttpConn, Pre};
 use connscope::report::line::LineRenderer;
 use connscope::track::{TrackConfig, Tracker};
 use std::collections::BTreeSet;
@@ -331,36 +331,51 @@ struct HttpRun {
 const ISN: [u32; 2] = [0xffff_ff00, 1000];
 
 /// Feeds `pieces` (side, stream offset, bytes) after a SYN on each side.
+/// Also asserts that every segment's payload read ahead (`Pre`) leaves the
+/// connection in the very state it reaches without it.
 fn http_feed(cfg: &HttpConfig, pieces: &[(u8, usize, &[u8])]) -> HttpRun {
     let mut c = HttpConn::new();
+    let mut plain = HttpConn::new();
     let ts = |i: usize| Timestamp::new(T0, (i as u32 % 1000) * 1000);
     for side in [0u8, 1] {
-        c.on_segment(
-            cfg,
-            side,
-            ISN[usize::from(side)],
-            true,
-            false,
-            false,
-            &[],
-            0,
-            ts(0),
-        );
+        for h in [&mut c, &mut plain] {
+            h.on_segment(
+                cfg,
+                side,
+                ISN[usize::from(side)],
+                true,
+                false,
+                false,
+                &[],
+                0,
+                ts(0),
+                None,
+            );
+        }
     }
     for (i, &(side, off, bytes)) in pieces.iter().enumerate() {
         let seq = ISN[usize::from(side)]
             .wrapping_add(1)
             .wrapping_add(off as u32);
-        c.on_segment(
-            cfg,
-            side,
-            seq,
-            false,
-            false,
-            false,
-            bytes,
-            bytes.len() as u32,
-            ts(i + 1),
+        let pre = Pre::of(bytes);
+        for (h, pre) in [(&mut c, Some(&pre)), (&mut plain, None)] {
+            h.on_segment(
+                cfg,
+                side,
+                seq,
+                false,
+                false,
+                false,
+                bytes,
+                bytes.len() as u32,
+                ts(i + 1),
+                pre,
+            );
+        }
+        assert_eq!(
+            format!("{c:?}"),
+            format!("{plain:?}"),
+            "the payload read ahead changed the HTTP state"
         );
     }
     c.finish(cfg);

@@ -18,6 +18,7 @@
 //! stored. No clock is read: all times are the packets' timestamps.
 
 mod parse;
+pub use parse::Pre;
 mod reasm;
 
 use crate::capture::Timestamp;
@@ -158,11 +159,20 @@ struct Feed<'a> {
     cfg: &'a HttpConfig,
     parser: &'a mut Parser,
     ex: &'a mut Exchange,
+    /// The current segment's payload and what was read of it ahead: it
+    /// applies to those very bytes only (held segments delivered in the
+    /// same call are other bytes).
+    pre: Option<(&'a [u8], &'a Pre)>,
 }
 
 impl Sink for Feed<'_> {
     fn data(&mut self, bytes: &[u8], seg_start: bool, ts: Timestamp) {
-        self.parser.data(self.cfg, self.ex, bytes, seg_start, ts);
+        let pre = self
+            .pre
+            .take_if(|(payload, _)| std::ptr::eq(*payload, bytes))
+            .map(|(_, pre)| pre);
+        self.parser
+            .data(self.cfg, self.ex, bytes, seg_start, ts, pre);
     }
     fn gap(&mut self, lost: u64) {
         self.parser.gap(self.cfg, self.ex, lost);
@@ -203,6 +213,7 @@ impl HttpConn {
     /// (larger than `payload.len()` when the capture truncated it: the
     /// missing tail is a hole that never fills). `rst` changes nothing here:
     /// data already captured is still parsed, `finish` settles the rest.
+    /// `pre`, when given, is `Pre::of(payload)`, computed ahead.
     #[allow(clippy::too_many_arguments)] // the segment's fields, one to one
     #[inline]
     pub fn on_segment(
@@ -216,6 +227,7 @@ impl HttpConn {
         payload: &[u8],
         wire_len: u32,
         ts: Timestamp,
+        pre: Option<&Pre>,
     ) {
         let _ = rst;
         let Side { reasm, parser } = &mut self.sides[usize::from(side.min(1))];
@@ -227,6 +239,7 @@ impl HttpConn {
             cfg,
             parser,
             ex: &mut self.ex,
+            pre: pre.map(|p| (payload, p)),
         };
         if reasm.on_segment(
             cfg.reasm_window,
@@ -252,6 +265,7 @@ impl HttpConn {
                     cfg,
                     parser: &mut *parser,
                     ex: &mut self.ex,
+                    pre: None,
                 };
                 reasm.finish(&mut feed);
             }
@@ -334,8 +348,19 @@ mod tests {
     struct Wire {
         cfg: HttpConfig,
         conn: HttpConn,
+        /// The same segments, without their payload read ahead (`Pre`):
+        /// every state must be the same as `conn`'s.
+        plain: HttpConn,
         seq: [u32; 2],
         t: i64,
+    }
+
+    impl Drop for Wire {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                self.same_as_plain();
+            }
+        }
     }
 
     impl Wire {
@@ -343,6 +368,7 @@ mod tests {
             let mut w = Wire {
                 cfg,
                 conn: HttpConn::new(),
+                plain: HttpConn::new(),
                 seq: isn,
                 t: 0,
             };
@@ -361,6 +387,7 @@ mod tests {
             Wire {
                 cfg: HttpConfig::default(),
                 conn: HttpConn::new(),
+                plain: HttpConn::new(),
                 seq: [5000, 70_000],
                 t: 0,
             }
@@ -368,8 +395,29 @@ mod tests {
         fn raw(&mut self, side: u8, seq: u32, syn: bool, fin: bool, data: &[u8], wire: u32) {
             self.t += 1;
             let ts = Timestamp::new(self.t, 0);
-            self.conn
-                .on_segment(&self.cfg, side, seq, syn, fin, false, data, wire, ts);
+            let pre = Pre::of(data);
+            self.conn.on_segment(
+                &self.cfg,
+                side,
+                seq,
+                syn,
+                fin,
+                false,
+                data,
+                wire,
+                ts,
+                Some(&pre),
+            );
+            self.plain
+                .on_segment(&self.cfg, side, seq, syn, fin, false, data, wire, ts, None);
+            // Every state early on, then a sample (the long tests send
+            // thousands of segments), and the last one at drop.
+            if self.t < 64 || self.t % 64 == 0 {
+                self.same_as_plain();
+            }
+        }
+        fn same_as_plain(&self) {
+            assert_eq!(format!("{:?}", self.conn), format!("{:?}", self.plain));
         }
         /// One segment at `side`'s next sequence number.
         fn send(&mut self, side: u8, data: &[u8]) {
@@ -396,6 +444,7 @@ mod tests {
         }
         fn finish(&mut self) -> &HttpConn {
             self.conn.finish(&self.cfg);
+            self.plain.finish(&self.cfg);
             &self.conn
         }
         fn targets(&self) -> Vec<String> {
@@ -437,6 +486,7 @@ mod tests {
         let mut fresh = Wire::new();
         let mut reused = Wire::new();
         reused.conn = std::mem::take(&mut w.conn);
+        (w.plain, reused.plain) = (HttpConn::new(), HttpConn::new());
         for side in [C, S] {
             let isn = reused.seq[usize::from(side)].wrapping_sub(1);
             reused.raw(side, isn, true, false, b"", 0);
@@ -1048,7 +1098,7 @@ mod tests {
             let mut w = Wire::new();
             w.send(C, head);
             w.send(S, b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-            w.conn.finish(&w.cfg);
+            w.finish();
             assert_eq!(
                 w.conn.request_count(),
                 1,
@@ -1064,7 +1114,7 @@ mod tests {
         // An unknown first token stays "not HTTP".
         let mut w = Wire::new();
         w.send(C, b"BLAH / HTTP/1.1 x\n\n");
-        w.conn.finish(&w.cfg);
+        w.finish();
         assert_eq!(w.conn.request_count(), 0);
     }
 }

@@ -64,6 +64,7 @@ pub(crate) enum Bad {
 }
 
 /// Outcome of one attempt at a contiguous item (head, chunk line, trailers).
+#[derive(Debug, PartialEq)]
 enum Step<T> {
     /// Complete: bytes consumed from the buffer, and the value.
     Done(usize, T),
@@ -149,7 +150,7 @@ fn fields(headers: &[httparse::Header<'_>]) -> Fields {
 }
 
 /// A parsed request head, owned.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct ReqHead {
     method: CompactString,
     target: CompactString,
@@ -159,7 +160,7 @@ pub(crate) struct ReqHead {
 }
 
 /// A parsed status head, owned.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct RespHead {
     status: u16,
     version: u8,
@@ -180,7 +181,31 @@ fn cap_target(path: &str) -> CompactString {
     path[..end].into()
 }
 
-fn parse_request(buf: &[u8]) -> Step<ReqHead> {
+/// A request head as httparse gives it: method and target borrowed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ReqParts<'b> {
+    method: &'b str,
+    target: &'b str,
+    version: u8,
+    close: bool,
+    body: Result<Body, Bad>,
+}
+
+impl ReqParts<'_> {
+    fn owned(&self) -> ReqHead {
+        ReqHead {
+            method: self.method.into(),
+            target: cap_target(self.target),
+            version: self.version,
+            close: self.close,
+            body: self.body,
+        }
+    }
+}
+
+/// httparse's view of a request head; `None` when it rejects the syntax
+/// (then `lenient_request` has a look).
+fn request_parts(buf: &[u8]) -> Option<Step<ReqParts<'_>>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
@@ -194,20 +219,29 @@ fn parse_request(buf: &[u8]) -> Step<ReqHead> {
                 (None, Some(Ok(n))) => Ok(Body::Length(n)),
                 (None, Some(Err(()))) => Err(Bad::Framing),
             };
-            Step::Done(
+            Some(Step::Done(
                 n,
-                ReqHead {
-                    method: req.method.unwrap_or_default().into(),
-                    target: cap_target(req.path.unwrap_or_default()),
+                ReqParts {
+                    method: req.method.unwrap_or_default(),
+                    target: req.path.unwrap_or_default(),
                     version: req.version.unwrap_or(1),
                     close: f.close,
                     body,
                 },
-            )
+            ))
         }
-        Ok(Status::Partial) => Step::More,
-        Err(httparse::Error::TooManyHeaders) => Step::Bad(Bad::TooManyHeaders),
-        Err(_) => lenient_request(buf),
+        Ok(Status::Partial) => Some(Step::More),
+        Err(httparse::Error::TooManyHeaders) => Some(Step::Bad(Bad::TooManyHeaders)),
+        Err(_) => None,
+    }
+}
+
+fn parse_request(buf: &[u8]) -> Step<ReqHead> {
+    match request_parts(buf) {
+        Some(Step::Done(n, r)) => Step::Done(n, r.owned()),
+        Some(Step::More) => Step::More,
+        Some(Step::Bad(b)) => Step::Bad(b),
+        None => lenient_request(buf),
     }
 }
 
@@ -427,6 +461,122 @@ fn classify(b: &[u8]) -> Option<Classified> {
     }
     // Anything else is a request or not HTTP: httparse decides.
     Some(Classified::Requester)
+}
+
+/// One segment's payload read ahead, on the reader thread (issue 8): what
+/// `Parser::data` would make of these bytes if they open the stream or a
+/// head. The parser takes it only for exactly these bytes, at a point where
+/// it would compute the same itself (nothing carried, nothing consumed yet),
+/// so it changes no result, only which thread touches the bytes first.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pre {
+    /// `classify` of the first bytes (`None`: too few to tell, or no payload).
+    class: Option<Classified>,
+    /// Empty lines (CR, LF) before the head.
+    skip: u32,
+    head: PreHead,
+}
+
+/// A head parsed ahead, complete within the segment. Request strings are
+/// offsets into the payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum PreHead {
+    /// Not a complete head that httparse accepts: the parser parses itself.
+    #[default]
+    None,
+    Request {
+        len: u32,
+        method: (u32, u32),
+        target: (u32, u32),
+        version: u8,
+        close: bool,
+        body: Result<Body, Bad>,
+    },
+    Response {
+        len: u32,
+        head: RespHead,
+    },
+}
+
+impl Pre {
+    pub fn of(payload: &[u8]) -> Pre {
+        if payload.is_empty() {
+            return Pre::default();
+        }
+        let class = classify(&payload[..payload.len().min(H2_PREFACE.len())]);
+        let skip = payload
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let b = &payload[skip..];
+        let (Ok(skip), Ok(_)) = (u32::try_from(skip), u32::try_from(payload.len())) else {
+            return Pre::default();
+        };
+        let head = if b.starts_with(STATUS_PREFIX) {
+            match parse_response(b) {
+                Step::Done(n, head) => PreHead::Response {
+                    len: n as u32,
+                    head,
+                },
+                _ => PreHead::None,
+            }
+        } else if b.first().is_some_and(u8::is_ascii_uppercase) {
+            match request_parts(b) {
+                Some(Step::Done(n, r)) => {
+                    let at = |s: &str| {
+                        let o = (s.as_ptr() as usize).wrapping_sub(b.as_ptr() as usize);
+                        (o as u32, (o + s.len()) as u32)
+                    };
+                    PreHead::Request {
+                        len: n as u32,
+                        method: at(r.method),
+                        target: at(r.target),
+                        version: r.version,
+                        close: r.close,
+                        body: r.body,
+                    }
+                }
+                _ => PreHead::None,
+            }
+        } else {
+            PreHead::None
+        };
+        Pre { class, skip, head }
+    }
+
+    /// The request head parsed ahead from `b` (the payload past `skip`).
+    fn request(&self, b: &[u8]) -> Option<(usize, ReqHead)> {
+        let PreHead::Request {
+            len,
+            method,
+            target,
+            version,
+            close,
+            body,
+        } = self.head
+        else {
+            return None;
+        };
+        let text = |(from, to): (u32, u32)| {
+            b.get(from as usize..to as usize)
+                .and_then(|s| std::str::from_utf8(s).ok())
+        };
+        let parts = ReqParts {
+            method: text(method)?,
+            target: text(target)?,
+            version,
+            close,
+            body,
+        };
+        Some((len as usize, parts.owned()))
+    }
+
+    fn response(&self) -> Option<(usize, RespHead)> {
+        match self.head {
+            PreHead::Response { len, head } => Some((len as usize, head)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -757,9 +907,15 @@ impl Parser {
         mut input: &[u8],
         seg_start: bool,
         ts: Timestamp,
+        pre: Option<&Pre>,
     ) {
         let mut at_seg_start = seg_start;
+        // What the reader thread made of these bytes holds while none of
+        // them is consumed and nothing is carried before them.
+        let whole = input.len();
+        let pre = pre.filter(|_| seg_start);
         while !input.is_empty() {
+            let ahead = pre.filter(|_| input.len() == whole && self.carry.is_empty());
             if ex.tunnel {
                 self.state = State::Ignore;
             }
@@ -776,6 +932,15 @@ impl Parser {
                     return;
                 }
                 State::Classify => {
+                    if let Some(what) = ahead.and_then(|p| p.class) {
+                        debug_assert_eq!(
+                            Some(what),
+                            classify(&input[..input.len().min(H2_PREFACE.len())])
+                        );
+                        self.head_ts = ts;
+                        self.classified(what);
+                        continue;
+                    }
                     if !self.classify_step(&mut input, ts) {
                         return;
                     }
@@ -784,10 +949,19 @@ impl Parser {
                 State::Head => {
                     if self.carry.is_empty() {
                         // Tolerate empty lines before a start line (RFC 9112 §2.2).
-                        let n = input
-                            .iter()
-                            .take_while(|&&b| b == b'\r' || b == b'\n')
-                            .count();
+                        let count = |input: &[u8]| {
+                            input
+                                .iter()
+                                .take_while(|&&b| b == b'\r' || b == b'\n')
+                                .count()
+                        };
+                        let n = match ahead {
+                            Some(p) => {
+                                debug_assert_eq!(p.skip as usize, count(input));
+                                p.skip as usize
+                            }
+                            None => count(input),
+                        };
                         input = &input[n..];
                         if input.is_empty() {
                             return;
@@ -797,14 +971,32 @@ impl Parser {
                     let role = self.role.unwrap_or(Role::Requester);
                     match role {
                         Role::Requester => {
-                            match self.contiguous(cfg, &mut input, Want::Head, parse_request) {
+                            let got = match ahead.and_then(|p| p.request(input)) {
+                                Some((n, h)) => {
+                                    debug_assert!(
+                                        matches!(parse_request(input), Step::Done(m, ref x) if m == n && *x == h)
+                                    );
+                                    Some(take_ahead(cfg, &mut input, n, h))
+                                }
+                                None => self.contiguous(cfg, &mut input, Want::Head, parse_request),
+                            };
+                            match got {
                                 Some(Ok(h)) => self.request_done(cfg, ex, h),
                                 Some(Err(b)) => self.lose_sync(ex, Some(b)),
                                 None => return,
                             }
                         }
                         Role::Responder => {
-                            match self.contiguous(cfg, &mut input, Want::Head, parse_response) {
+                            let got = match ahead.and_then(Pre::response) {
+                                Some((n, h)) => {
+                                    debug_assert_eq!(parse_response(input), Step::Done(n, h));
+                                    Some(take_ahead(cfg, &mut input, n, h))
+                                }
+                                None => {
+                                    self.contiguous(cfg, &mut input, Want::Head, parse_response)
+                                }
+                            };
+                            match got {
                                 Some(Ok(h)) => self.response_done(ex, h),
                                 Some(Err(b)) => self.lose_sync(ex, Some(b)),
                                 None => return,
@@ -918,6 +1110,12 @@ impl Parser {
             *input = &[];
             return false;
         };
+        self.classified(what);
+        true
+    }
+
+    /// The stream's first bytes said `what`.
+    fn classified(&mut self, what: Classified) {
         self.from_start = true;
         match what {
             Classified::Tls => self.proto = SideProto::Tls,
@@ -933,7 +1131,6 @@ impl Parser {
                 State::Ignore
             }
         };
-        true
     }
 
     fn request_done(&mut self, cfg: &HttpConfig, ex: &mut Exchange, h: ReqHead) {
@@ -1026,6 +1223,16 @@ impl Parser {
             }
         }
     }
+}
+
+/// A head parsed ahead (`Pre`), taken as `Parser::contiguous` takes one
+/// that arrived whole: under the same size bound.
+fn take_ahead<T>(cfg: &HttpConfig, input: &mut &[u8], n: usize, v: T) -> Result<T, Bad> {
+    if n > cfg.max_header_bytes.max(1) {
+        return Err(Bad::TooLarge);
+    }
+    *input = &input[n..];
+    Ok(v)
 }
 
 /// What kind of contiguous item is being collected, for deciding whether
