@@ -207,7 +207,7 @@ impl<'o> Analyzer<'o> {
         &mut self,
         pkt: &Packet<'_>,
         early: &Early,
-        pre: Option<&Pre>,
+        pre: Option<&mut Pre>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
         debug_assert!(self.lines.is_none());
@@ -230,7 +230,7 @@ impl<'o> Analyzer<'o> {
     fn on_tcp(
         &mut self,
         seg: Option<crate::decode::Segment<'_>>,
-        pre: Option<&Pre>,
+        pre: Option<&mut Pre>,
     ) -> Option<crate::track::Observed> {
         let c = &mut self.outcome.packets;
         c.tcp += 1;
@@ -247,7 +247,7 @@ impl<'o> Analyzer<'o> {
     fn on_segment(
         &mut self,
         seg: &crate::decode::Segment<'_>,
-        pre: Option<&Pre>,
+        pre: Option<&mut Pre>,
     ) -> Option<crate::track::Observed> {
         let observed = self.tracker.on_segment(seg);
         // The cap: warn once, as it happens (checked per new connection only).
@@ -794,7 +794,7 @@ pub fn read_file(
         // the busier one.
         let src = FileSource::open_with(path, filter, Ahead::of).map_err(RunError::Capture)?;
         read_source(src, path, args, out, status, first, |an, _, p, a, out| {
-            an.on_early(p, &a.early, Some(&a.pre), out)
+            an.on_early(p, &a.early, Some(&mut a.pre), out)
         })
     }
 }
@@ -823,7 +823,7 @@ impl Ahead {
 
 /// How `read_file` hands a packet (and what the reader thread made of it) to the analyzer.
 type Handle<E> =
-    fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &E, &mut dyn Write) -> std::io::Result<()>;
+    fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut dyn Write) -> std::io::Result<()>;
 
 fn read_source<E: Send + 'static>(
     mut src: FileSource<E>,

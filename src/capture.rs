@@ -443,12 +443,12 @@ impl<E: Send + 'static> FileSource<E> {
     /// A read error comes after every packet before the broken record.
     pub fn next_with<R>(
         &mut self,
-        f: impl FnOnce(Packet<'_>, &E) -> R,
+        f: impl FnOnce(Packet<'_>, &mut E) -> R,
     ) -> Result<Option<R>, CaptureError> {
         loop {
             if let Some(batch) = &mut self.current {
                 if let (Some(&p), Some(e)) =
-                    (batch.packets.get(self.next), batch.early.get(self.next))
+                    (batch.packets.get(self.next), batch.early.get_mut(self.next))
                 {
                     self.next += 1;
                     (self.records, self.filtered_out, self.offset) =

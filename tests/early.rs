@@ -88,7 +88,7 @@ fn report(path: &Path, ahead: bool) -> Option<String> {
     let mut an = Analyzer::new(&args, "x", src.link_name());
     let mut out = Vec::new();
     while let Ok(Some(r)) =
-        src.next_with(|p, a| an.on_early(&p, &a.early, ahead.then_some(&a.pre), &mut out))
+        src.next_with(|p, a| an.on_early(&p, &a.early, ahead.then_some(&mut a.pre), &mut out))
     {
         r.unwrap();
     }

@@ -357,8 +357,8 @@ fn http_feed(cfg: &HttpConfig, pieces: &[(u8, usize, &[u8])]) -> HttpRun {
         let seq = ISN[usize::from(side)]
             .wrapping_add(1)
             .wrapping_add(off as u32);
-        let pre = Pre::of(bytes);
-        for (h, pre) in [(&mut c, Some(&pre)), (&mut plain, None)] {
+        let mut pre = Pre::of(bytes);
+        for (h, pre) in [(&mut c, Some(&mut pre)), (&mut plain, None)] {
             h.on_segment(
                 cfg,
                 side,

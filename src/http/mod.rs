@@ -162,7 +162,7 @@ struct Feed<'a> {
     /// The current segment's payload and what was read of it ahead: it
     /// applies to those very bytes only (held segments delivered in the
     /// same call are other bytes).
-    pre: Option<(&'a [u8], &'a Pre)>,
+    pre: Option<(&'a [u8], &'a mut Pre)>,
 }
 
 impl Sink for Feed<'_> {
@@ -227,7 +227,7 @@ impl HttpConn {
         payload: &[u8],
         wire_len: u32,
         ts: Timestamp,
-        pre: Option<&Pre>,
+        pre: Option<&mut Pre>,
     ) {
         let _ = rst;
         let Side { reasm, parser } = &mut self.sides[usize::from(side.min(1))];
@@ -395,7 +395,7 @@ mod tests {
         fn raw(&mut self, side: u8, seq: u32, syn: bool, fin: bool, data: &[u8], wire: u32) {
             self.t += 1;
             let ts = Timestamp::new(self.t, 0);
-            let pre = Pre::of(data);
+            let mut pre = Pre::of(data);
             self.conn.on_segment(
                 &self.cfg,
                 side,
@@ -406,7 +406,7 @@ mod tests {
                 data,
                 wire,
                 ts,
-                Some(&pre),
+                Some(&mut pre),
             );
             self.plain
                 .on_segment(&self.cfg, side, seq, syn, fin, false, data, wire, ts, None);

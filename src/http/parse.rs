@@ -468,7 +468,7 @@ fn classify(b: &[u8]) -> Option<Classified> {
 /// head. The parser takes it only for exactly these bytes, at a point where
 /// it would compute the same itself (nothing carried, nothing consumed yet),
 /// so it changes no result, only which thread touches the bytes first.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Pre {
     /// `classify` of the first bytes (`None`: too few to tell, or no payload).
     class: Option<Classified>,
@@ -477,20 +477,15 @@ pub struct Pre {
     head: PreHead,
 }
 
-/// A head parsed ahead, complete within the segment. Request strings are
-/// offsets into the payload.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// A head parsed ahead, complete within the segment.
+#[derive(Debug, Default, PartialEq)]
 enum PreHead {
     /// Not a complete head that httparse accepts: the parser parses itself.
     #[default]
     None,
     Request {
         len: u32,
-        method: (u32, u32),
-        target: (u32, u32),
-        version: u8,
-        close: bool,
-        body: Result<Body, Bad>,
+        head: ReqHead,
     },
     Response {
         len: u32,
@@ -522,20 +517,10 @@ impl Pre {
             }
         } else if b.first().is_some_and(u8::is_ascii_uppercase) {
             match request_parts(b) {
-                Some(Step::Done(n, r)) => {
-                    let at = |s: &str| {
-                        let o = (s.as_ptr() as usize).wrapping_sub(b.as_ptr() as usize);
-                        (o as u32, (o + s.len()) as u32)
-                    };
-                    PreHead::Request {
-                        len: n as u32,
-                        method: at(r.method),
-                        target: at(r.target),
-                        version: r.version,
-                        close: r.close,
-                        body: r.body,
-                    }
-                }
+                Some(Step::Done(n, r)) => PreHead::Request {
+                    len: n as u32,
+                    head: r.owned(),
+                },
                 _ => PreHead::None,
             }
         } else {
@@ -544,31 +529,15 @@ impl Pre {
         Pre { class, skip, head }
     }
 
-    /// The request head parsed ahead from `b` (the payload past `skip`).
-    fn request(&self, b: &[u8]) -> Option<(usize, ReqHead)> {
-        let PreHead::Request {
-            len,
-            method,
-            target,
-            version,
-            close,
-            body,
-        } = self.head
-        else {
-            return None;
-        };
-        let text = |(from, to): (u32, u32)| {
-            b.get(from as usize..to as usize)
-                .and_then(|s| std::str::from_utf8(s).ok())
-        };
-        let parts = ReqParts {
-            method: text(method)?,
-            target: text(target)?,
-            version,
-            close,
-            body,
-        };
-        Some((len as usize, parts.owned()))
+    /// The request head parsed ahead, taken out.
+    fn take_request(&mut self) -> Option<(usize, ReqHead)> {
+        match std::mem::take(&mut self.head) {
+            PreHead::Request { len, head } => Some((len as usize, head)),
+            other => {
+                self.head = other;
+                None
+            }
+        }
     }
 
     fn response(&self) -> Option<(usize, RespHead)> {
@@ -907,15 +876,18 @@ impl Parser {
         mut input: &[u8],
         seg_start: bool,
         ts: Timestamp,
-        pre: Option<&Pre>,
+        pre: Option<&mut Pre>,
     ) {
         let mut at_seg_start = seg_start;
         // What the reader thread made of these bytes holds while none of
         // them is consumed and nothing is carried before them.
         let whole = input.len();
-        let pre = pre.filter(|_| seg_start);
+        let mut pre = pre.filter(|_| seg_start);
         while !input.is_empty() {
-            let ahead = pre.filter(|_| input.len() == whole && self.carry.is_empty());
+            let ahead = match pre.as_deref_mut() {
+                Some(p) if input.len() == whole && self.carry.is_empty() => Some(p),
+                _ => None,
+            };
             if ex.tunnel {
                 self.state = State::Ignore;
             }
@@ -955,7 +927,7 @@ impl Parser {
                                 .take_while(|&&b| b == b'\r' || b == b'\n')
                                 .count()
                         };
-                        let n = match ahead {
+                        let n = match &ahead {
                             Some(p) => {
                                 debug_assert_eq!(p.skip as usize, count(input));
                                 p.skip as usize
@@ -971,7 +943,7 @@ impl Parser {
                     let role = self.role.unwrap_or(Role::Requester);
                     match role {
                         Role::Requester => {
-                            let got = match ahead.and_then(|p| p.request(input)) {
+                            let got = match ahead.and_then(Pre::take_request) {
                                 Some((n, h)) => {
                                     debug_assert!(
                                         matches!(parse_request(input), Step::Done(m, ref x) if m == n && *x == h)
@@ -987,7 +959,7 @@ impl Parser {
                             }
                         }
                         Role::Responder => {
-                            let got = match ahead.and_then(Pre::response) {
+                            let got = match ahead.and_then(|p| p.response()) {
                                 Some((n, h)) => {
                                     debug_assert_eq!(parse_response(input), Step::Done(n, h));
                                     Some(take_ahead(cfg, &mut input, n, h))
