@@ -822,8 +822,16 @@ impl Ahead {
 }
 
 /// How `read_file` hands a packet (and what the reader thread made of it) to the analyzer.
-type Handle<E> =
-    fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut dyn Write) -> std::io::Result<()>;
+/// (A generic rather than a function pointer: inlined into the loop.)
+trait Handle<E>:
+    Fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut dyn Write) -> std::io::Result<()>
+{
+}
+
+impl<E, H> Handle<E> for H where
+    H: Fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut dyn Write) -> std::io::Result<()>
+{
+}
 
 fn read_source<E: Send + 'static>(
     mut src: FileSource<E>,
@@ -832,7 +840,7 @@ fn read_source<E: Send + 'static>(
     out: &mut dyn Write,
     status: &mut dyn Write,
     first: bool,
-    handle: Handle<E>,
+    handle: impl Handle<E>,
 ) -> Result<Outcome, RunError> {
     writeln!(status, "{}", src.status_line())?;
     if src.link == crate::capture::LinkType::LinuxSll2 {

@@ -290,7 +290,11 @@ impl FileSource {
 /// the caller is behind (read batches are waiting for it): work that only
 /// saves the caller time is worth doing now, and only now, as the reader
 /// would otherwise wait; when the reader is the slower side it is not.
-pub type EarlyFn<E> = fn(LinkType, &Packet<'_>, bool) -> E;
+/// A generic, not a function pointer, so that the call is inlined and its
+/// result written in place in the batch.
+pub trait EarlyFn<E>: Fn(LinkType, &Packet<'_>, bool) -> E + Send + 'static {}
+
+impl<E, F: Fn(LinkType, &Packet<'_>, bool) -> E + Send + 'static> EarlyFn<E> for F {}
 
 impl<E: Send + 'static> FileSource<E> {
     /// `open`, with `early` run on every packet that passes the filter, on
@@ -298,7 +302,7 @@ impl<E: Send + 'static> FileSource<E> {
     pub fn open_with(
         path: &Path,
         filter: Option<&str>,
-        early: EarlyFn<E>,
+        early: impl EarlyFn<E>,
     ) -> Result<FileSource<E>, CaptureError> {
         let open_err = |reason: String| CaptureError::Open {
             path: path.to_path_buf(),
@@ -520,13 +524,13 @@ impl<E: Send + 'static> Drop for FileSource<E> {
 /// of the file, a read error, or the `FileSource` going away. Its counters
 /// and error match a synchronous read's exactly.
 #[allow(clippy::too_many_arguments)]
-fn read_ahead<E>(
+fn read_ahead<E, F: EarlyFn<E>>(
     mut cap: Capture<Offline>,
     bpf: Option<pcap::BpfProgram>,
     path: &Path,
     format: FileFormat,
     fast: Option<PcapHeader>,
-    tx: &Out<E>,
+    tx: &Out<E, F>,
     recycled: &Receiver<Batch<E>>,
     stop: &AtomicBool,
 ) {
@@ -598,7 +602,12 @@ fn read_ahead<E>(
 }
 
 /// Sends the reader's last batch: `batch`'s packets, then the end.
-fn send_end<E>(tx: &Out<E>, mut batch: Batch<E>, at: Counters, error: Option<CaptureError>) {
+fn send_end<E, F: EarlyFn<E>>(
+    tx: &Out<E, F>,
+    mut batch: Batch<E>,
+    at: Counters,
+    error: Option<CaptureError>,
+) {
     batch.end = Some(ReadEnd { at, error });
     // The FileSource may be gone already: then nobody needs it.
     let _ = tx.send(batch);
@@ -606,19 +615,19 @@ fn send_end<E>(tx: &Out<E>, mut batch: Batch<E>, at: Counters, error: Option<Cap
 
 /// The reader's side of the channel: runs the caller's `early` function over
 /// a batch's packets just before sending it.
-struct Out<E> {
+struct Out<E, F> {
     tx: SyncSender<Batch<E>>,
     link: LinkType,
-    early: EarlyFn<E>,
+    early: F,
     /// Batches sent and not yet received (shared with the `FileSource`).
     queued: Arc<AtomicUsize>,
 }
 
 /// Batches waiting for the caller from which on the reader does optional
 /// work for it (`EarlyFn`'s flag).
-const BEHIND: usize = 2;
+const BEHIND: usize = 1;
 
-impl<E> Out<E> {
+impl<E, F: EarlyFn<E>> Out<E, F> {
     /// Fails when the `FileSource` is gone.
     fn send(&self, mut batch: Batch<E>) -> Result<(), ()> {
         let Batch {
@@ -715,12 +724,12 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 /// buffer. Any record it is not sure libpcap would take as is (caplen over
 /// the snapshot length, a record cut by the end of the file, an I/O error)
 /// ends it with `Handover`, so libpcap reads or refuses that record itself.
-fn read_pcap_chunks<E>(
+fn read_pcap_chunks<E, F: EarlyFn<E>>(
     path: &Path,
     h: PcapHeader,
     bpf: Option<&pcap::BpfProgram>,
     c: &mut Counters,
-    tx: &Out<E>,
+    tx: &Out<E, F>,
     fresh: &dyn Fn() -> Batch<E>,
     stop: &AtomicBool,
 ) -> ChunkEnd {
@@ -805,7 +814,7 @@ fn read_pcap_chunks<E>(
 }
 
 /// Sends what `batch` holds (if anything) and returns `end`.
-fn send_then<E>(tx: &Out<E>, batch: Batch<E>, end: ChunkEnd) -> ChunkEnd {
+fn send_then<E, F: EarlyFn<E>>(tx: &Out<E, F>, batch: Batch<E>, end: ChunkEnd) -> ChunkEnd {
     if !batch.packets.is_empty() && tx.send(batch).is_err() {
         return ChunkEnd::Stopped;
     }
