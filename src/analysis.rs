@@ -89,6 +89,8 @@ pub struct Analyzer<'o> {
     /// HTTP states of ended connections, reset, for new ones to reuse.
     #[allow(clippy::vec_box)] // the boxes move to and from `http` without copying
     spare_http: Vec<Box<HttpConn>>,
+    /// Request lists of reports not kept, for reset HTTP states.
+    spare_requests: Vec<Vec<crate::http::Request>>,
     /// Ended connections: all of them for JSON, CSV and HTML; the table's
     /// rows (or the timeline's sample) otherwise; none with ndjson, which
     /// streams them.
@@ -145,6 +147,7 @@ impl<'o> Analyzer<'o> {
             tracker,
             http: FxHashMap::default(),
             spare_http: Vec::new(),
+            spare_requests: Vec::new(),
             http_cfg: HttpConfig {
                 reasm_window: args.reasm_window,
                 max_header_bytes: args.max_header_bytes,
@@ -441,6 +444,7 @@ impl<'o> Analyzer<'o> {
         }
         if self.facts.len() >= DIAG_SAMPLE {
             self.not_kept += 1;
+            self.recycle(rep);
             return Ok(());
         }
         if self.facts.capacity() == 0 {
@@ -459,6 +463,7 @@ impl<'o> Analyzer<'o> {
             0
         };
         if rows == 0 {
+            self.recycle(rep);
             return Ok(());
         }
         // The timeline marks fewer than a screen's width: the middle of a
@@ -483,10 +488,20 @@ impl<'o> Analyzer<'o> {
             top.map_or((0, ConnId(0)), |(i, r)| (i, r.record.id))
         });
         if rep.record.id < top {
-            self.ended[at] = rep;
+            let old = std::mem::replace(&mut self.ended[at], rep);
             self.top_row = None;
+            self.recycle(old);
+        } else {
+            self.recycle(rep);
         }
         Ok(())
+    }
+
+    /// A report not kept: its request list goes back to the HTTP states.
+    fn recycle(&mut self, rep: ConnReport) {
+        if self.spare_requests.len() < SPARE_HTTP {
+            self.spare_requests.push(rep.requests);
+        }
     }
 
     fn conn_report(&mut self, record: ConnRecord) -> ConnReport {
@@ -553,6 +568,9 @@ impl<'o> Analyzer<'o> {
             self.totals.window_capped += u64::from(lim.window_overflow);
             if self.spare_http.len() < SPARE_HTTP {
                 h.reset();
+                if let Some(list) = self.spare_requests.pop() {
+                    h.reuse_requests(list);
+                }
                 self.spare_http.push(h);
             }
         }

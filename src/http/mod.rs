@@ -284,6 +284,16 @@ impl HttpConn {
         std::mem::take(&mut self.ex.requests)
     }
 
+    /// Gives a connection whose list was taken a list buffer back (emptied
+    /// here): reports that are not kept return theirs, so a capture of
+    /// short connections does not allocate a list for each.
+    pub fn reuse_requests(&mut self, mut list: Vec<Request>) {
+        if self.ex.requests.capacity() == 0 {
+            list.clear();
+            self.ex.requests = list;
+        }
+    }
+
     /// Every HTTP/1.x request seen, including those beyond the list's cap.
     pub fn request_count(&self) -> u64 {
         self.ex.request_count
@@ -470,6 +480,20 @@ mod tests {
     }
 
     // ---- reuse -----------------------------------------------------------
+
+    #[test]
+    fn a_recycled_request_list_comes_back_empty_with_its_buffer() {
+        let mut w = Wire::new();
+        w.send(C, PIPELINED);
+        let list = w.conn.take_requests();
+        w.plain.take_requests();
+        assert!(list.len() > 1);
+        let cap = list.capacity();
+        let mut h = HttpConn::new();
+        h.reuse_requests(list);
+        assert!(h.requests().is_empty());
+        assert_eq!(h.take_requests().capacity(), cap);
+    }
 
     #[test]
     fn a_reset_connection_is_a_new_one() {

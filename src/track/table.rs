@@ -1079,9 +1079,21 @@ impl Slot {
     }
 }
 
+/// The key's hash: its bytes as whole words (two multiply steps for IPv4,
+/// where the derived `Hash` took four).
 fn hash_of(k: &TupleKey) -> u64 {
     let mut h = FxHasher::default();
-    k.hash(&mut h);
+    match k {
+        TupleKey::V4(b) => {
+            let (lo, hi) = b.split_at(8);
+            h.write_u64(u64::from_le_bytes(lo.try_into().unwrap_or_default()));
+            h.write_u32(u32::from_le_bytes(hi.try_into().unwrap_or_default()));
+        }
+        TupleKey::V6(b) => {
+            h.write(b);
+            h.write_u8(6);
+        }
+    }
     h.finish()
 }
 
