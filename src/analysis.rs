@@ -3,7 +3,7 @@
 //! the stages and collects what `report` renders.
 
 use crate::capture::{
-    CaptureError, FileSource, LinkType, LiveCapture, LiveConfig, LiveEvent, LiveStats, Packet,
+    CaptureError, FileSource, LinkType, LiveCapture, LiveConfig, LiveEvent, LiveStats, Packet, Side,
 };
 use crate::cli::LadderSel;
 use crate::cli::{AnalysisArgs, Format};
@@ -804,61 +804,87 @@ pub fn read_file(
             out,
             status,
             first,
-            |an, link, p, _, out| an.on_packet(link, p, out),
+            |an, link, p, _, _, out| an.on_packet(link, p, out),
         )
     } else {
         // No lines: headers are decoded, and HTTP heads parsed, on the
         // reader thread, which has time to spare; the analysis thread is
         // the busier one.
         let src = FileSource::open_with(path, filter, Ahead::of).map_err(RunError::Capture)?;
-        read_source(src, path, args, out, status, first, |an, _, p, a, out| {
-            an.on_early(p, &a.early, Some(&mut a.pre), out)
-        })
+        read_source(
+            src,
+            path,
+            args,
+            out,
+            status,
+            first,
+            |an, _, p, a, pres, out| an.on_early(p, &a.early, a.pre(pres), out),
+        )
     }
 }
 
 /// What the reader thread makes of a packet when no lines are printed: its
-/// headers decoded, and its payload read as the start of an HTTP head.
+/// headers decoded, and its payload read as the start of an HTTP head (kept
+/// in the batch's store: most packets have none, and a small record per
+/// packet is cheaper to write and read across the cores).
 #[derive(Debug)]
 pub struct Ahead {
     pub early: Early,
-    pub pre: Pre,
+    /// Where the payload read ahead is in the batch's store (`NONE`: not read).
+    pre: u32,
 }
 
 impl Ahead {
+    const NONE: u32 = u32::MAX;
+
     /// The heads are parsed only when the analysis is `behind` (it parses
     /// them itself otherwise): the reader is the slower side on captures
     /// of few long connections.
-    pub fn of(link: LinkType, pkt: &Packet<'_>, behind: bool) -> Ahead {
+    pub fn of(link: LinkType, pkt: &Packet<'_>, behind: bool, store: &mut Vec<Pre>) -> Ahead {
         let early = Early::of(link, pkt);
         let pre = match &early {
-            Early::Segment(e) if behind => Pre::of(e.payload(pkt.data)),
-            _ => Pre::default(),
+            Early::Segment(e) if behind && !e.payload(pkt.data).is_empty() => {
+                store.push(Pre::of(e.payload(pkt.data)));
+                u32::try_from(store.len() - 1).unwrap_or(Self::NONE)
+            }
+            _ => Self::NONE,
         };
         Ahead { early, pre }
+    }
+
+    /// The payload read ahead, if it was, from the batch's store.
+    pub fn pre<'s>(&self, store: &'s mut [Pre]) -> Option<&'s mut Pre> {
+        store.get_mut(self.pre as usize)
     }
 }
 
 /// How `read_file` hands a packet (and what the reader thread made of it) to the analyzer.
 /// (A generic rather than a function pointer: inlined into the loop.)
-trait Handle<E>:
-    Fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut dyn Write) -> std::io::Result<()>
+trait Handle<E, S>:
+    Fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut S, &mut dyn Write) -> std::io::Result<()>
 {
 }
 
-impl<E, H> Handle<E> for H where
-    H: Fn(&mut Analyzer<'_>, LinkType, &Packet<'_>, &mut E, &mut dyn Write) -> std::io::Result<()>
+impl<E, S, H> Handle<E, S> for H where
+    H: Fn(
+        &mut Analyzer<'_>,
+        LinkType,
+        &Packet<'_>,
+        &mut E,
+        &mut S,
+        &mut dyn Write,
+    ) -> std::io::Result<()>
 {
 }
 
-fn read_source<E: Send + 'static>(
-    mut src: FileSource<E>,
+fn read_source<E: Send + 'static, S: Side>(
+    mut src: FileSource<E, S>,
     path: &Path,
     args: &AnalysisArgs,
     out: &mut dyn Write,
     status: &mut dyn Write,
     first: bool,
-    handle: impl Handle<E>,
+    handle: impl Handle<E, S>,
 ) -> Result<Outcome, RunError> {
     writeln!(status, "{}", src.status_line())?;
     if src.link == crate::capture::LinkType::LinuxSll2 {
@@ -869,7 +895,7 @@ fn read_source<E: Send + 'static>(
     an.csv_header = first;
     let mut progress = Progress::new(path);
     let broken = loop {
-        match src.next_with(|p, e| handle(&mut an, link, &p, e, out)) {
+        match src.next_with(|p, e, store| handle(&mut an, link, &p, e, store, out)) {
             Ok(Some(r)) => r?,
             Ok(None) => break None,
             Err(e) => break Some(e),

@@ -195,17 +195,20 @@ enum FileFormat {
 ///
 /// `E` is what the caller's `early` function (see `open_with`) makes of each
 /// packet on the reader thread, handed out beside the packet: work moved off
-/// the caller's thread (the analysis decodes headers there).
-pub struct FileSource<E: Send + 'static = ()> {
-    rx: Receiver<Batch<E>>,
+/// the caller's thread (the analysis decodes headers there). `S` is a store
+/// per batch the function may also fill, for results only some packets
+/// have (the packet's `E` then says where its result is), so that `E`
+/// stays small.
+pub struct FileSource<E: Send + 'static = (), S: Side = ()> {
+    rx: Receiver<Batch<E, S>>,
     /// Emptied batches go back to the reader, so steady state allocates nothing.
-    recycle: Sender<Batch<E>>,
+    recycle: Sender<Batch<E, S>>,
     /// Batches sent by the reader and not yet received here.
     queued: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     /// The batch being handed out and the index of its next packet.
-    current: Option<Batch<E>>,
+    current: Option<Batch<E, S>>,
     next: usize,
     /// The reader's last message (end of file or a read error) was handed out.
     finished: bool,
@@ -233,21 +236,24 @@ const BATCH_QUEUE: usize = 4;
 
 /// Packets read ahead: their bytes back to back in `data`, and per packet
 /// its header plus the reader's counters just after it.
-struct Batch<E> {
+struct Batch<E, S> {
     data: Vec<u8>,
     packets: Vec<BatchPacket>,
     /// `early` of each packet, filled just before the batch is sent.
     early: Vec<E>,
+    /// What `early` stored on the side for this batch.
+    side: S,
     /// Set on the reader's last batch: nothing follows it.
     end: Option<ReadEnd>,
 }
 
-impl<E> Batch<E> {
-    fn new() -> Batch<E> {
+impl<E, S: Side> Batch<E, S> {
+    fn new() -> Batch<E, S> {
         Batch {
             data: Vec::with_capacity(BATCH_BYTES),
             packets: Vec::with_capacity(BATCH_PACKETS),
             early: Vec::new(),
+            side: S::default(),
             end: None,
         }
     }
@@ -282,7 +288,23 @@ struct ReadEnd {
 
 impl FileSource {
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, CaptureError> {
-        FileSource::open_with(path, filter, |_, _, _| ())
+        FileSource::open_with(path, filter, |_, _, _, _: &mut ()| ())
+    }
+}
+
+/// The per-batch store of a `FileSource` (see there): emptied, keeping its
+/// buffers, when the batch is reused.
+pub trait Side: Default + Send + 'static {
+    fn clear(&mut self);
+}
+
+impl Side for () {
+    fn clear(&mut self) {}
+}
+
+impl<T: Send + 'static> Side for Vec<T> {
+    fn clear(&mut self) {
+        Vec::clear(self);
     }
 }
 
@@ -292,18 +314,18 @@ impl FileSource {
 /// would otherwise wait; when the reader is the slower side it is not.
 /// A generic, not a function pointer, so that the call is inlined and its
 /// result written in place in the batch.
-pub trait EarlyFn<E>: Fn(LinkType, &Packet<'_>, bool) -> E + Send + 'static {}
+pub trait EarlyFn<E, S>: Fn(LinkType, &Packet<'_>, bool, &mut S) -> E + Send + 'static {}
 
-impl<E, F: Fn(LinkType, &Packet<'_>, bool) -> E + Send + 'static> EarlyFn<E> for F {}
+impl<E, S, F: Fn(LinkType, &Packet<'_>, bool, &mut S) -> E + Send + 'static> EarlyFn<E, S> for F {}
 
-impl<E: Send + 'static> FileSource<E> {
+impl<E: Send + 'static, S: Side> FileSource<E, S> {
     /// `open`, with `early` run on every packet that passes the filter, on
     /// the reader thread; `next_with` hands its result out with the packet.
     pub fn open_with(
         path: &Path,
         filter: Option<&str>,
-        early: impl EarlyFn<E>,
-    ) -> Result<FileSource<E>, CaptureError> {
+        early: impl EarlyFn<E, S>,
+    ) -> Result<FileSource<E, S>, CaptureError> {
         let open_err = |reason: String| CaptureError::Open {
             path: path.to_path_buf(),
             reason,
@@ -447,7 +469,7 @@ impl<E: Send + 'static> FileSource<E> {
     /// A read error comes after every packet before the broken record.
     pub fn next_with<R>(
         &mut self,
-        f: impl FnOnce(Packet<'_>, &mut E) -> R,
+        f: impl FnOnce(Packet<'_>, &mut E, &mut S) -> R,
     ) -> Result<Option<R>, CaptureError> {
         loop {
             if let Some(batch) = &mut self.current {
@@ -462,7 +484,7 @@ impl<E: Send + 'static> FileSource<E> {
                         wire_len: p.wire_len,
                         data: &batch.data[p.start..p.end],
                     };
-                    return Ok(Some(f(pkt, e)));
+                    return Ok(Some(f(pkt, e, &mut batch.side)));
                 }
                 if let Some(end) = batch.end.take() {
                     self.current = None;
@@ -478,6 +500,7 @@ impl<E: Send + 'static> FileSource<E> {
                     used.data.clear();
                     used.packets.clear();
                     used.early.clear();
+                    used.side.clear();
                     // The reader may be done already; then the batch is dropped.
                     let _ = self.recycle.send(used);
                 }
@@ -507,7 +530,7 @@ impl<E: Send + 'static> FileSource<E> {
     }
 }
 
-impl<E: Send + 'static> Drop for FileSource<E> {
+impl<E: Send + 'static, S: Side> Drop for FileSource<E, S> {
     /// Stops the reader early (output closed, an error): the flag ends its
     /// loop at the next record, and a disconnected channel fails a send it
     /// is blocked in, so the join waits at most for one libpcap read.
@@ -524,14 +547,14 @@ impl<E: Send + 'static> Drop for FileSource<E> {
 /// of the file, a read error, or the `FileSource` going away. Its counters
 /// and error match a synchronous read's exactly.
 #[allow(clippy::too_many_arguments)]
-fn read_ahead<E, F: EarlyFn<E>>(
+fn read_ahead<E, S: Side, F: EarlyFn<E, S>>(
     mut cap: Capture<Offline>,
     bpf: Option<pcap::BpfProgram>,
     path: &Path,
     format: FileFormat,
     fast: Option<PcapHeader>,
-    tx: &Out<E, F>,
-    recycled: &Receiver<Batch<E>>,
+    tx: &Out<E, S, F>,
+    recycled: &Receiver<Batch<E, S>>,
     stop: &AtomicBool,
 ) {
     let mut c = Counters {
@@ -602,9 +625,9 @@ fn read_ahead<E, F: EarlyFn<E>>(
 }
 
 /// Sends the reader's last batch: `batch`'s packets, then the end.
-fn send_end<E, F: EarlyFn<E>>(
-    tx: &Out<E, F>,
-    mut batch: Batch<E>,
+fn send_end<E, S: Side, F: EarlyFn<E, S>>(
+    tx: &Out<E, S, F>,
+    mut batch: Batch<E, S>,
     at: Counters,
     error: Option<CaptureError>,
 ) {
@@ -615,8 +638,8 @@ fn send_end<E, F: EarlyFn<E>>(
 
 /// The reader's side of the channel: runs the caller's `early` function over
 /// a batch's packets just before sending it.
-struct Out<E, F> {
-    tx: SyncSender<Batch<E>>,
+struct Out<E, S, F> {
+    tx: SyncSender<Batch<E, S>>,
     link: LinkType,
     early: F,
     /// Batches sent and not yet received (shared with the `FileSource`).
@@ -627,13 +650,14 @@ struct Out<E, F> {
 /// work for it (`EarlyFn`'s flag).
 const BEHIND: usize = 1;
 
-impl<E, F: EarlyFn<E>> Out<E, F> {
+impl<E, S: Side, F: EarlyFn<E, S>> Out<E, S, F> {
     /// Fails when the `FileSource` is gone.
-    fn send(&self, mut batch: Batch<E>) -> Result<(), ()> {
+    fn send(&self, mut batch: Batch<E, S>) -> Result<(), ()> {
         let Batch {
             data,
             packets,
             early,
+            side,
             ..
         } = &mut batch;
         let behind = self.queued.load(Ordering::Relaxed) >= BEHIND;
@@ -643,7 +667,7 @@ impl<E, F: EarlyFn<E>> Out<E, F> {
                 wire_len: p.wire_len,
                 data: &data[p.start..p.end],
             };
-            (self.early)(self.link, &pkt, behind)
+            (self.early)(self.link, &pkt, behind, side)
         }));
         self.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.send(batch).map_err(|_| ())
@@ -724,13 +748,13 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 /// buffer. Any record it is not sure libpcap would take as is (caplen over
 /// the snapshot length, a record cut by the end of the file, an I/O error)
 /// ends it with `Handover`, so libpcap reads or refuses that record itself.
-fn read_pcap_chunks<E, F: EarlyFn<E>>(
+fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
     path: &Path,
     h: PcapHeader,
     bpf: Option<&pcap::BpfProgram>,
     c: &mut Counters,
-    tx: &Out<E, F>,
-    fresh: &dyn Fn() -> Batch<E>,
+    tx: &Out<E, S, F>,
+    fresh: &dyn Fn() -> Batch<E, S>,
     stop: &AtomicBool,
 ) -> ChunkEnd {
     use std::io::{Read, Seek, SeekFrom};
@@ -814,7 +838,11 @@ fn read_pcap_chunks<E, F: EarlyFn<E>>(
 }
 
 /// Sends what `batch` holds (if anything) and returns `end`.
-fn send_then<E, F: EarlyFn<E>>(tx: &Out<E, F>, batch: Batch<E>, end: ChunkEnd) -> ChunkEnd {
+fn send_then<E, S: Side, F: EarlyFn<E, S>>(
+    tx: &Out<E, S, F>,
+    batch: Batch<E, S>,
+    end: ChunkEnd,
+) -> ChunkEnd {
     if !batch.packets.is_empty() && tx.send(batch).is_err() {
         return ChunkEnd::Stopped;
     }
@@ -1271,7 +1299,7 @@ mod tests {
         let mut src = FileSource::open(path, filter).unwrap();
         let mut steps = Vec::new();
         let error = loop {
-            match src.next_with(|p, _| (p.ts, p.wire_len, p.data.to_vec())) {
+            match src.next_with(|p, _, _| (p.ts, p.wire_len, p.data.to_vec())) {
                 Ok(Some((ts, len, data))) => steps.push((
                     ts,
                     len,
@@ -1285,7 +1313,7 @@ mod tests {
             }
         };
         // The end is sticky.
-        assert!(matches!(src.next_with(|_, _| ()), Ok(None)));
+        assert!(matches!(src.next_with(|_, _, _| ()), Ok(None)));
         (
             steps,
             (src.records, src.filtered_out, src.bytes_read()),
@@ -1476,10 +1504,10 @@ mod tests {
         // Unread, one packet read, and a full queue: each drop returns.
         drop(FileSource::open(&path, None).unwrap());
         let mut src = FileSource::open(&path, None).unwrap();
-        assert!(matches!(src.next_with(|p, _| p.data.len()), Ok(Some(_))));
+        assert!(matches!(src.next_with(|p, _, _| p.data.len()), Ok(Some(_))));
         drop(src);
         let mut src = FileSource::open(&path, None).unwrap();
-        assert!(matches!(src.next_with(|_, _| ()), Ok(Some(()))));
+        assert!(matches!(src.next_with(|_, _, _| ()), Ok(Some(()))));
         std::thread::sleep(std::time::Duration::from_millis(100));
         drop(src);
     }

@@ -30,12 +30,13 @@ fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Packets whose early form matches, and how many were TCP segments.
 fn check(path: &Path) -> (usize, usize) {
-    let Ok(mut src) = FileSource::open_with(path, None, |l, p, _| Early::of(l, p)) else {
+    let Ok(mut src) = FileSource::open_with(path, None, |l, p, _, _: &mut ()| Early::of(l, p))
+    else {
         return (0, 0); // unsupported link types are refused at open either way
     };
     let link = src.link;
     let (mut packets, mut segments) = (0, 0);
-    while let Ok(Some(())) = src.next_with(|p, early| {
+    while let Ok(Some(())) = src.next_with(|p, early, _| {
         let expected = match decode::decode(link, &p) {
             Err(skip) => format!("{:?}", Early::Skip(skip)),
             Ok(d) => match d.segment(p.ts) {
@@ -84,12 +85,14 @@ fn report(path: &Path, ahead: bool) -> Option<String> {
         format: Format::Json,
         ..AnalysisArgs::default()
     };
-    let mut src = FileSource::open_with(path, None, |l, p, _| Ahead::of(l, p, true)).ok()?;
+    let mut src =
+        FileSource::open_with(path, None, |l, p, _, store| Ahead::of(l, p, true, store)).ok()?;
     let mut an = Analyzer::new(&args, "x", src.link_name());
     let mut out = Vec::new();
-    while let Ok(Some(r)) =
-        src.next_with(|p, a| an.on_early(&p, &a.early, ahead.then_some(&mut a.pre), &mut out))
-    {
+    while let Ok(Some(r)) = src.next_with(|p, a, store| {
+        let pre = a.pre(store).filter(|_| ahead);
+        an.on_early(&p, &a.early, pre, &mut out)
+    }) {
         r.unwrap();
     }
     an.finish(&mut out).unwrap();
