@@ -308,12 +308,13 @@ impl<T: Send + 'static> Side for Vec<T> {
     }
 }
 
-/// Per-packet work for the reader thread (see `FileSource`). The flag says
-/// the caller is behind (read batches are waiting for it): work that only
-/// saves the caller time is worth doing now, and only now, as the reader
-/// would otherwise wait; when the reader is the slower side it is not.
-/// A generic, not a function pointer, so that the call is inlined and its
-/// result written in place in the batch.
+/// Per-packet work for the reader thread (see `FileSource`): called with
+/// the link type, the packet, whether the caller is behind, and the batch's
+/// store. Behind means read batches are waiting for the caller: work that
+/// only saves the caller time is worth doing then, and only then, as the
+/// reader would otherwise wait; when the reader is the slower side it is
+/// not. A generic, not a function pointer, so that the call is inlined and
+/// its result written in place in the batch.
 pub trait EarlyFn<E, S>: Fn(LinkType, &Packet<'_>, bool, &mut S) -> E + Send + 'static {}
 
 impl<E, S, F: Fn(LinkType, &Packet<'_>, bool, &mut S) -> E + Send + 'static> EarlyFn<E, S> for F {}
