@@ -842,12 +842,15 @@ impl Ahead {
     /// of few long connections.
     pub fn of(link: LinkType, pkt: &Packet<'_>, behind: bool, store: &mut Vec<Pre>) -> Ahead {
         let early = Early::of(link, pkt);
-        let pre = match &early {
-            Early::Segment(e) if behind && !e.payload(pkt.data).is_empty() => {
-                store.push(Pre::of(e.payload(pkt.data)));
-                u32::try_from(store.len() - 1).unwrap_or(Self::NONE)
-            }
-            _ => Self::NONE,
+        let payload = match &early {
+            Early::Segment(e) if behind => e.payload(pkt.data),
+            _ => &[],
+        };
+        let pre = if payload.is_empty() {
+            Self::NONE
+        } else {
+            store.push(Pre::of(payload));
+            u32::try_from(store.len() - 1).unwrap_or(Self::NONE)
         };
         Ahead { early, pre }
     }

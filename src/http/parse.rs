@@ -948,7 +948,7 @@ impl Parser {
                                     debug_assert!(
                                         matches!(parse_request(input), Step::Done(m, ref x) if m == n && *x == h)
                                     );
-                                    Some(take_ahead(cfg, &mut input, n, h))
+                                    Some(take_whole(cfg, &mut input, n, h))
                                 }
                                 None => self.contiguous(cfg, &mut input, Want::Head, parse_request),
                             };
@@ -962,7 +962,7 @@ impl Parser {
                             let got = match ahead.and_then(|p| p.response()) {
                                 Some((n, h)) => {
                                     debug_assert_eq!(parse_response(input), Step::Done(n, h));
-                                    Some(take_ahead(cfg, &mut input, n, h))
+                                    Some(take_whole(cfg, &mut input, n, h))
                                 }
                                 None => {
                                     self.contiguous(cfg, &mut input, Want::Head, parse_response)
@@ -1151,14 +1151,7 @@ impl Parser {
         let cap = cfg.max_header_bytes.max(1);
         if self.carry.is_empty() {
             return match parse(input) {
-                // The same bound as when the item arrives split (the carry
-                // holds at most `cap` bytes): how a stream was segmented
-                // must not change what is counted.
-                Step::Done(n, _) if n > cap => Some(Err(Bad::TooLarge)),
-                Step::Done(n, v) => {
-                    *input = &input[n..];
-                    Some(Ok(v))
-                }
+                Step::Done(n, v) => Some(take_whole(cfg, input, n, v)),
                 Step::Bad(b) => Some(Err(b)),
                 Step::More if input.len() >= cap => Some(Err(Bad::TooLarge)),
                 Step::More => {
@@ -1197,9 +1190,11 @@ impl Parser {
     }
 }
 
-/// A head parsed ahead (`Pre`), taken as `Parser::contiguous` takes one
-/// that arrived whole: under the same size bound.
-fn take_ahead<T>(cfg: &HttpConfig, input: &mut &[u8], n: usize, v: T) -> Result<T, Bad> {
+/// An item of `n` bytes found whole at the start of `input` (parsed there,
+/// or ahead: `Pre`), taken under the same bound as when it arrives split
+/// (the carry holds at most `max_header_bytes`): how a stream was
+/// segmented must not change what is counted.
+fn take_whole<T>(cfg: &HttpConfig, input: &mut &[u8], n: usize, v: T) -> Result<T, Bad> {
     if n > cfg.max_header_bytes.max(1) {
         return Err(Bad::TooLarge);
     }
