@@ -181,31 +181,7 @@ fn cap_target(path: &str) -> CompactString {
     path[..end].into()
 }
 
-/// A request head as httparse gives it: method and target borrowed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct ReqParts<'b> {
-    method: &'b str,
-    target: &'b str,
-    version: u8,
-    close: bool,
-    body: Result<Body, Bad>,
-}
-
-impl ReqParts<'_> {
-    fn owned(&self) -> ReqHead {
-        ReqHead {
-            method: self.method.into(),
-            target: cap_target(self.target),
-            version: self.version,
-            close: self.close,
-            body: self.body,
-        }
-    }
-}
-
-/// httparse's view of a request head; `None` when it rejects the syntax
-/// (then `lenient_request` has a look).
-fn request_parts(buf: &[u8]) -> Option<Step<ReqParts<'_>>> {
+fn parse_request(buf: &[u8]) -> Step<ReqHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
@@ -219,29 +195,20 @@ fn request_parts(buf: &[u8]) -> Option<Step<ReqParts<'_>>> {
                 (None, Some(Ok(n))) => Ok(Body::Length(n)),
                 (None, Some(Err(()))) => Err(Bad::Framing),
             };
-            Some(Step::Done(
+            Step::Done(
                 n,
-                ReqParts {
-                    method: req.method.unwrap_or_default(),
-                    target: req.path.unwrap_or_default(),
+                ReqHead {
+                    method: req.method.unwrap_or_default().into(),
+                    target: cap_target(req.path.unwrap_or_default()),
                     version: req.version.unwrap_or(1),
                     close: f.close,
                     body,
                 },
-            ))
+            )
         }
-        Ok(Status::Partial) => Some(Step::More),
-        Err(httparse::Error::TooManyHeaders) => Some(Step::Bad(Bad::TooManyHeaders)),
-        Err(_) => None,
-    }
-}
-
-fn parse_request(buf: &[u8]) -> Step<ReqHead> {
-    match request_parts(buf) {
-        Some(Step::Done(n, r)) => Step::Done(n, r.owned()),
-        Some(Step::More) => Step::More,
-        Some(Step::Bad(b)) => Step::Bad(b),
-        None => lenient_request(buf),
+        Ok(Status::Partial) => Step::More,
+        Err(httparse::Error::TooManyHeaders) => Step::Bad(Bad::TooManyHeaders),
+        Err(_) => lenient_request(buf),
     }
 }
 
@@ -480,7 +447,7 @@ pub struct Pre {
 /// A head parsed ahead, complete within the segment.
 #[derive(Debug, Default, PartialEq)]
 enum PreHead {
-    /// Not a complete head that httparse accepts: the parser parses itself.
+    /// Not a complete head: the parser parses itself.
     #[default]
     None,
     Request {
@@ -516,10 +483,10 @@ impl Pre {
                 _ => PreHead::None,
             }
         } else if b.first().is_some_and(u8::is_ascii_uppercase) {
-            match request_parts(b) {
-                Some(Step::Done(n, r)) => PreHead::Request {
+            match parse_request(b) {
+                Step::Done(n, head) => PreHead::Request {
                     len: n as u32,
-                    head: r.owned(),
+                    head,
                 },
                 _ => PreHead::None,
             }
