@@ -112,21 +112,27 @@ fn ids(conns: &[&Facts]) -> String {
 }
 
 /// Most connections open at the same moment (from first to last packet).
+/// A connection that ends at the instant another starts does not overlap it.
+/// Starts and ends are sorted apart and merged: the starts come almost in
+/// order already (ids follow first packets), which the sort finds cheaply.
 fn peak_open(conns: &[Facts]) -> usize {
-    let mut ev: Vec<(i128, i32)> = Vec::with_capacity(conns.len() * 2);
-    for c in conns {
-        let ns =
-            |t: crate::capture::Timestamp| i128::from(t.secs) * 1_000_000_000 + i128::from(t.nanos);
-        ev.push((ns(c.start), 1));
-        ev.push((ns(c.end), -1));
+    let mut starts: Vec<Timestamp> = conns.iter().map(|c| c.start).collect();
+    let mut ends: Vec<Timestamp> = conns.iter().map(|c| c.end).collect();
+    starts.sort_unstable();
+    ends.sort_unstable();
+    // Signed, as the sweep it replaces: a connection that starts and ends
+    // at one instant closes before it opens, and adds nothing.
+    let (mut open, mut peak, mut j) = (0i64, 0i64, 0usize);
+    for s in starts {
+        // Ends at or before this start close first.
+        while j < ends.len() && ends[j] <= s {
+            open -= 1;
+            j += 1;
+        }
+        open += 1;
+        peak = peak.max(open);
     }
-    ev.sort_unstable();
-    let (mut cur, mut peak) = (0i32, 0i32);
-    for (_, d) in ev {
-        cur += d;
-        peak = peak.max(cur);
-    }
-    peak.max(0) as usize
+    peak as usize
 }
 
 fn ordinal(n: u64) -> String {
@@ -465,4 +471,95 @@ fn cap_detail(t: &crate::track::TrackStats) -> String {
         "the --max-connections cap was reached: {}",
         parts.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(id: u64, start: (i64, u32), end: (i64, u32)) -> Facts {
+        Facts {
+            id,
+            start: Timestamp::new(start.0, start.1),
+            end: Timestamp::new(end.0, end.1),
+            http_requests: 0,
+            syn_retransmits: 0,
+            close: Close::Open,
+            client_asked_close: false,
+            server_said_close: false,
+            http10: false,
+            only_http10: false,
+            closed_by_http11_response: false,
+            server_fin_after_idle: false,
+        }
+    }
+
+    /// The definition: every start +1 and end −1 in time order, ends first
+    /// at equal times; the highest running sum.
+    fn peak_by_events(conns: &[Facts]) -> usize {
+        let mut ev: Vec<(Timestamp, i32)> = Vec::new();
+        for c in conns {
+            ev.push((c.start, 1));
+            ev.push((c.end, -1));
+        }
+        ev.sort();
+        let (mut cur, mut peak) = (0i32, 0i32);
+        for (_, d) in ev {
+            cur += d;
+            peak = peak.max(cur);
+        }
+        peak.max(0) as usize
+    }
+
+    #[test]
+    fn peak_open_cases() {
+        let cases: &[(&[((i64, u32), (i64, u32))], usize)] = &[
+            (&[], 0),
+            // Zero-length: closes before it opens.
+            (&[((5, 0), (5, 0))], 0),
+            (&[((1, 0), (2, 0))], 1),
+            // Touching: the first ends as the second starts.
+            (&[((1, 0), (2, 0)), ((2, 0), (3, 0))], 1),
+            (&[((1, 0), (3, 0)), ((2, 0), (4, 0)), ((2, 5), (2, 6))], 3),
+            // Out of id order, nanoseconds deciding.
+            (&[((2, 9), (4, 0)), ((1, 0), (2, 10))], 2),
+        ];
+        for (i, (spans, want)) in cases.iter().enumerate() {
+            let fs: Vec<Facts> = spans
+                .iter()
+                .enumerate()
+                .map(|(k, &(s, e))| facts(k as u64 + 1, s, e))
+                .collect();
+            assert_eq!(peak_open(&fs), *want, "case {i}");
+            assert_eq!(peak_by_events(&fs), *want, "case {i} (definition)");
+        }
+    }
+
+    #[test]
+    fn peak_open_matches_the_event_sweep() {
+        // Small times so that equal instants are common.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for round in 0..200 {
+            let n = next(40) as usize;
+            let fs: Vec<Facts> = (0..n)
+                .map(|k| {
+                    let s = (next(8) as i64, next(3) as u32);
+                    let len = next(4) as i64;
+                    let e = if len == 0 {
+                        s
+                    } else {
+                        (s.0 + len, next(3) as u32)
+                    };
+                    facts(k as u64 + 1, s, e)
+                })
+                .collect();
+            assert_eq!(peak_open(&fs), peak_by_events(&fs), "round {round}");
+        }
+    }
 }
