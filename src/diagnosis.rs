@@ -511,9 +511,12 @@ mod tests {
         peak.max(0) as usize
     }
 
+    /// A connection's (start, end), each as (seconds, nanoseconds).
+    type Span = ((i64, u32), (i64, u32));
+
     #[test]
     fn peak_open_cases() {
-        let cases: &[(&[((i64, u32), (i64, u32))], usize)] = &[
+        let cases: &[(&[Span], usize)] = &[
             (&[], 0),
             // Zero-length: closes before it opens.
             (&[((5, 0), (5, 0))], 0),
