@@ -963,7 +963,7 @@ struct TombEnd {
 
 /// A drained connection: its record is out, so it keeps only what its late
 /// packets need to be recognised and moved through the state machine (roles,
-/// states, sequence marks, TIME-WAIT) — 80 bytes instead of a `Conn`.
+/// states, sequence marks, TIME-WAIT) — 64 bytes instead of a `Conn`.
 /// Counters and close details, which only the record read, are gone.
 #[derive(Clone, Copy, Debug)]
 struct Tomb {
@@ -1057,7 +1057,8 @@ enum Body {
     Free,
     Embryo(Embryo),
     Full(Box<Conn>),
-    Tomb(Box<Tomb>),
+    /// Its index in `Spare::tombs`.
+    Tomb(u32),
 }
 
 /// One entry of the table: a 4-tuple and its current connection.
@@ -1070,10 +1071,10 @@ struct Slot {
 
 impl Slot {
     /// A compact connection (embryo, tomb) made whole; `None` for the others.
-    fn unpacked(&self, i: u32) -> Option<Conn> {
+    fn unpacked(&self, i: u32, spare: &Spare) -> Option<Conn> {
         match &self.body {
             Body::Embryo(e) => Some(e.expand(self.id, i, &self.key)),
-            Body::Tomb(t) => Some(t.expand(self.id, i, &self.key)),
+            Body::Tomb(t) => Some(spare.tombs.get(*t as usize)?.expand(self.id, i, &self.key)),
             Body::Free | Body::Full(_) => None,
         }
     }
@@ -1097,17 +1098,36 @@ fn hash_of(k: &TupleKey) -> u64 {
     h.finish()
 }
 
-/// Boxes of connections that became tombs or embryos, kept for the next
-/// ones: a capture of short connections then allocates no box per `Conn`.
+/// Storage for slot bodies that outlive the slot's own bytes.
+/// - `boxes`: boxes of connections that became tombs or embryos, kept for
+///   the next ones: a capture of short connections allocates no box per `Conn`.
+/// - `tombs`: every tomb, packed in one vector with a free list: a capture of
+///   short connections keeps all of them for `--time-wait` seconds, and an
+///   allocation each (with its header) cost more than the tomb itself.
 #[derive(Debug, Default)]
-#[allow(clippy::vec_box)] // the boxes move to and from slots without copying
-struct Spare(Vec<Box<Conn>>);
+struct Spare {
+    #[allow(clippy::vec_box)] // the boxes move to and from slots without copying
+    boxes: Vec<Box<Conn>>,
+    tombs: Vec<Tomb>,
+    free_tombs: Vec<u32>,
+}
 
 impl Spare {
     const MAX: usize = 64;
 
+    /// Stores a tomb; the slot keeps the index.
+    fn tomb(&mut self, t: Tomb) -> Option<Body> {
+        if let Some(i) = self.free_tombs.pop() {
+            self.tombs[i as usize] = t;
+            return Some(Body::Tomb(i));
+        }
+        let i = u32::try_from(self.tombs.len()).ok()?;
+        self.tombs.push(t);
+        Some(Body::Tomb(i))
+    }
+
     fn boxed(&mut self, c: Conn) -> Box<Conn> {
-        match self.0.pop() {
+        match self.boxes.pop() {
             Some(mut b) => {
                 *b = c;
                 b
@@ -1116,12 +1136,12 @@ impl Spare {
         }
     }
 
-    /// Keeps the box of a body that is being replaced.
+    /// Keeps the box, or frees the tomb, of a body that is being replaced.
     fn recycle(&mut self, old: Body) {
-        if let Body::Full(b) = old {
-            if self.0.len() < Self::MAX {
-                self.0.push(b);
-            }
+        match old {
+            Body::Full(b) if self.boxes.len() < Self::MAX => self.boxes.push(b),
+            Body::Tomb(i) => self.free_tombs.push(i),
+            _ => {}
         }
     }
 }
@@ -1137,11 +1157,12 @@ fn expand_slot<'a>(
     let slot = slots.get_mut(i as usize)?;
     // Whole already (most packets): no `Conn`-sized value to return empty.
     if !matches!(slot.body, Body::Full(_)) {
-        let c = slot.unpacked(i)?;
+        let c = slot.unpacked(i, spare)?;
         if matches!(slot.body, Body::Embryo(_)) {
             *embryos -= 1;
         }
-        slot.body = Body::Full(spare.boxed(c));
+        let old = std::mem::replace(&mut slot.body, Body::Full(spare.boxed(c)));
+        spare.recycle(old);
     }
     match &mut slot.body {
         Body::Full(c) => Some(c),
@@ -1166,7 +1187,8 @@ impl Clock {
 /// Layout (issue 8: memory per tracked connection): connections live in
 /// `slots`, a vector reused through `free`; `index` maps a 4-tuple to its slot
 /// with 4 bytes per entry (the hash is recomputed from the slot's packed key).
-/// A half-open connection is an inline `Embryo`; any other is boxed.
+/// A half-open connection is an inline `Embryo`, a drained one a `Tomb` in
+/// `Spare::tombs`; any other is boxed.
 #[derive(Debug)]
 pub struct Tracker {
     cfg: TrackConfig,
@@ -1301,13 +1323,15 @@ impl Tracker {
         } else {
             conn.compact(&slot.key)
         };
-        slot.body = match e {
+        let body = match e {
             Some(e) => {
                 self.embryos += 1;
                 Body::Embryo(e)
             }
             None => Body::Full(self.spare.boxed(conn)),
         };
+        let old = std::mem::replace(&mut slot.body, body);
+        self.spare.recycle(old);
     }
 
     /// Makes a connection that just changed compact again if it can be: an
@@ -1319,7 +1343,7 @@ impl Tracker {
         }
         if let Body::Full(c) = &slot.body {
             let compact = if c.drained {
-                Tomb::of(c).map(|t| Body::Tomb(Box::new(t)))
+                Tomb::of(c).and_then(|t| self.spare.tomb(t))
             } else {
                 c.compact(&slot.key).map(Body::Embryo)
             };
@@ -1336,7 +1360,7 @@ impl Tracker {
         let slot = self.slots.get(i as usize)?;
         match &slot.body {
             Body::Full(c) => Some(std::borrow::Cow::Borrowed(c)),
-            _ => slot.unpacked(i).map(std::borrow::Cow::Owned),
+            _ => slot.unpacked(i, &self.spare).map(std::borrow::Cow::Owned),
         }
     }
 
@@ -2539,6 +2563,22 @@ mod tests {
     /// going back and forth) give the same outcomes, counters and records
     /// with and without them. (The `track` fuzz target does the same.)
     #[test]
+    fn compact_forms_are_small() {
+        // The SYN-flood budget (160 B per connection) holds the slot; a tomb
+        // is kept per connection for `--time-wait` seconds.
+        assert!(
+            std::mem::size_of::<Slot>() <= 80,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+        assert!(
+            std::mem::size_of::<Tomb>() <= 64,
+            "{}",
+            std::mem::size_of::<Tomb>()
+        );
+    }
+
+    #[test]
     fn embryos_and_tombs_are_invisible() {
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
         let mut rnd = move |n: u64| {
@@ -2555,7 +2595,8 @@ mod tests {
             "[::1]:5000",
             "[::1]:80",
         ];
-        let mut seen_forms = [false; 2];
+        // Embryo, tomb, and a tomb stored while freed ones wait for reuse.
+        let mut seen_forms = [false; 3];
         for run in 0..300 {
             let tw = (run % 3) as f64;
             let (mut a, mut b) = (tracker(tw), tracker(tw).without_compaction());
@@ -2582,6 +2623,9 @@ mod tests {
                     seen_forms[0] |= matches!(sl.body, Body::Embryo(_));
                     seen_forms[1] |= matches!(sl.body, Body::Tomb(_));
                 }
+                check_tombs(&a);
+                seen_forms[2] |= a.spare.tombs.len() > a.spare.free_tombs.len()
+                    && !a.spare.free_tombs.is_empty();
                 if rnd(4) == 0 {
                     assert_eq!(a.records(), b.records());
                     assert_eq!(a.drain_ended(), b.drain_ended());
@@ -2594,9 +2638,23 @@ mod tests {
         }
         assert_eq!(
             seen_forms,
-            [true, true],
-            "both compact forms were exercised"
+            [true, true, true],
+            "both compact forms, and tomb reuse, were exercised"
         );
+    }
+
+    /// Every stored tomb belongs to exactly one slot or to the free list.
+    fn check_tombs(tr: &Tracker) {
+        let mut owner = vec![0u8; tr.spare.tombs.len()];
+        for sl in &tr.slots {
+            if let Body::Tomb(i) = sl.body {
+                owner[i as usize] += 1;
+            }
+        }
+        for &i in &tr.spare.free_tombs {
+            owner[i as usize] += 2;
+        }
+        assert!(owner.iter().all(|&n| n == 1 || n == 2), "{owner:?}");
     }
 
     #[test]
