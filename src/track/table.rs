@@ -900,8 +900,53 @@ impl Embryo {
         })
     }
 
-    /// The full connection: its SYNs replayed through the state machine.
+    /// The full connection: what its SYNs made of a new one (the client in
+    /// SYN_SENT, the server still LISTEN), written out directly; debug builds
+    /// check it against the SYNs replayed through the state machine.
+    #[inline]
     fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
+        let (client, server) = key.client_server(self.client_is_lo);
+        let mut ep = [
+            Endpoint::new(EndpointState::SynSent),
+            Endpoint::new(EndpointState::Listen),
+        ];
+        ep[0].isn = Some(SeqNum(self.isn));
+        ep[0].packets = u64::from(self.syns);
+        // As the replay: the first SYN's time, widened by the last one's.
+        let (first, mut last) = (from_nanos(self.start), from_nanos(self.start));
+        if self.syns > 1 {
+            last = from_nanos(self.end);
+        }
+        let c = Conn {
+            id,
+            slot,
+            client,
+            server,
+            ep,
+            start: first.min(last),
+            end: first.max(last),
+            saw_syn: true,
+            saw_synack: false,
+            handshake_done: false,
+            syn_retransmits: self.syns.saturating_sub(1),
+            anomalies: 0,
+            first_fin: None,
+            first_rst: None,
+            reset_by: None,
+            refused: false,
+            simultaneous: false,
+            half_close: false,
+            reused_tuple: self.reused,
+            replaced_while_open: false,
+            queued: false,
+            drained: false,
+        };
+        debug_assert_eq!(c, self.replayed(id, slot, key));
+        c
+    }
+
+    /// The full connection: its SYNs replayed through the state machine.
+    fn replayed(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
         let (client, server) = key.client_server(self.client_is_lo);
         let mut syn = Segment {
             ts: from_nanos(self.start),
@@ -1126,6 +1171,19 @@ impl Spare {
         Some(Body::Tomb(i))
     }
 
+    /// A box holding `make()`'s connection, built where it will live (a
+    /// `Conn` passed by value is built on the stack and copied in).
+    #[inline]
+    fn boxed_with(&mut self, make: impl FnOnce() -> Conn) -> Box<Conn> {
+        match self.boxes.pop() {
+            Some(mut b) => {
+                *b = make();
+                b
+            }
+            None => Box::new(make()),
+        }
+    }
+
     fn boxed(&mut self, c: Conn) -> Box<Conn> {
         match self.boxes.pop() {
             Some(mut b) => {
@@ -1157,11 +1215,18 @@ fn expand_slot<'a>(
     let slot = slots.get_mut(i as usize)?;
     // Whole already (most packets): no `Conn`-sized value to return empty.
     if !matches!(slot.body, Body::Full(_)) {
-        let c = slot.unpacked(i, spare)?;
-        if matches!(slot.body, Body::Embryo(_)) {
-            *embryos -= 1;
-        }
-        let old = std::mem::replace(&mut slot.body, Body::Full(spare.boxed(c)));
+        let full = match &slot.body {
+            Body::Embryo(e) => {
+                *embryos -= 1;
+                let (e, id, key) = (*e, slot.id, slot.key);
+                spare.boxed_with(|| e.expand(id, i, &key))
+            }
+            _ => {
+                let c = slot.unpacked(i, spare)?;
+                spare.boxed(c)
+            }
+        };
+        let old = std::mem::replace(&mut slot.body, Body::Full(full));
         spare.recycle(old);
     }
     match &mut slot.body {
@@ -2629,6 +2694,31 @@ mod tests {
             "{}",
             std::mem::size_of::<Tomb>()
         );
+    }
+
+    #[test]
+    fn embryo_expands_as_its_syns_replayed() {
+        let (c, s6) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
+        let (c6, s66) = (addr("[::1]:5000"), addr("[::1]:80"));
+        for (client, server) in [(c, s6), (s6, c), (c6, s66)] {
+            let key = TupleKey::new(client, server);
+            for (syns, start, end, reused) in [
+                (1, 5_000_000_000, 5_000_000_000, false),
+                (3, 5_000_000_000, 7_500_000_001, true),
+                (2, -1, 0, false),
+            ] {
+                let e = Embryo {
+                    start,
+                    end,
+                    isn: 0xffff_fff0,
+                    syns,
+                    client_is_lo: client <= server,
+                    reused,
+                };
+                let id = ConnId(9);
+                assert_eq!(e.expand(id, 3, &key), e.replayed(id, 3, &key), "{e:?}");
+            }
+        }
     }
 
     #[test]
