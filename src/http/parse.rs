@@ -716,6 +716,17 @@ pub(crate) struct Parser {
 }
 
 impl Parser {
+    /// Back to `new(side)`, in place, keeping the carry buffer (a pooled
+    /// connection then allocates none for its next short heads).
+    pub(crate) fn reset(&mut self) {
+        let mut carry = std::mem::take(&mut self.carry);
+        carry.clear();
+        *self = Parser {
+            carry,
+            ..Parser::new(self.side)
+        };
+    }
+
     pub(crate) fn new(side: u8) -> Self {
         Parser {
             side,
