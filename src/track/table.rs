@@ -1330,6 +1330,35 @@ impl Tracker {
         self
     }
 
+    /// A full index rebuilt twice as large from the slots, in slot order.
+    /// (Growing it in place rehashes in bucket order: each entry's key is
+    /// read from a slot at random, a cache miss each once the slots are
+    /// megabytes; read in order, the slots stream in.) Every slot that is
+    /// not free is in the index (`alloc_slot` calls this before it adds the
+    /// slot it hands out).
+    #[cold]
+    fn grow_index(&mut self) {
+        let want = (self.index.len() * 2).max(64);
+        let mut index = HashTable::with_capacity(want);
+        let slots = &self.slots;
+        for (i, slot) in slots.iter().enumerate() {
+            if !matches!(slot.body, Body::Free) {
+                index.insert_unique(hash_of(&slot.key), i as u32, |&j| {
+                    hash_of(&slots[j as usize].key)
+                });
+            }
+        }
+        debug_assert_eq!(index.len(), self.index.len());
+        if index.len() == self.index.len() {
+            self.index = index;
+        } else {
+            // Not the slots the index holds: grow it in place instead.
+            self.index.reserve(want - self.index.len(), |&j| {
+                hash_of(&slots[j as usize].key)
+            });
+        }
+    }
+
     fn find(&self, key: &TupleKey, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.index
@@ -1338,6 +1367,9 @@ impl Tracker {
     }
 
     fn alloc_slot(&mut self, key: TupleKey, hash: u64) -> u32 {
+        if self.index.len() == self.index.capacity() {
+            self.grow_index();
+        }
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize].key = key;
@@ -2694,6 +2726,38 @@ mod tests {
             "{}",
             std::mem::size_of::<Tomb>()
         );
+    }
+
+    #[test]
+    fn the_index_grows_with_slots_freed_and_reused() {
+        // Thousands of 4-tuples (the index is rebuilt several times), a
+        // third of them refused, drained and purged while the others open,
+        // so that growth happens with free slots about.
+        let server = addr("10.0.0.2:80");
+        let client = |k: u32| addr(&format!("10.0.0.1:{}", 10_000 + k));
+        let mut tr = tracker(0.5);
+        let mut ids = Vec::new();
+        for k in 0..3000u32 {
+            let t = f64::from(k) * 0.001;
+            let o = tr
+                .on_segment(&seg(client(k), server, SYN, k, 0, 0, t))
+                .unwrap();
+            assert!(o.new_connection);
+            ids.push(o.conn);
+            if k % 3 == 0 {
+                tr.on_segment(&seg(server, client(k), RA, 0, k + 1, 0, t))
+                    .unwrap();
+                tr.drain_ended();
+            }
+        }
+        assert!(tr.index.capacity() >= 2000, "{}", tr.index.capacity());
+        assert!(tr.slots.len() < 3000, "freed slots were reused");
+        for k in (0..3000u32).filter(|k| k % 3 != 0) {
+            let o = tr
+                .on_segment(&seg(server, client(k), SA, 7, k + 1, 0, 3.0))
+                .unwrap();
+            assert_eq!((o.conn, o.new_connection), (ids[k as usize], false), "{k}");
+        }
     }
 
     #[test]
