@@ -107,8 +107,10 @@ pub struct Analyzer<'o> {
     source: String,
     ladders: FxHashMap<ConnId, LadderLog>,
     done_ladders: Vec<Ladder>,
-    /// Ended connections not kept (past `DIAG_SAMPLE` in bounded modes).
+    /// Ended connections not kept (past `diag_sample` in bounded modes).
     not_kept: u64,
+    /// `DIAG_SAMPLE` (tests make it small).
+    diag_sample: usize,
     /// Write the CSV header (false for the later files of one run).
     pub csv_header: bool,
     cap_warned: bool,
@@ -123,7 +125,7 @@ const SPARE_HTTP: usize = 64;
 const DIAG_SAMPLE: usize = 50_000;
 
 /// Running totals over connections already turned into reports.
-#[derive(Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Totals {
     connections: u64,
     with_http: u64,
@@ -162,6 +164,7 @@ impl<'o> Analyzer<'o> {
             ladders: FxHashMap::default(),
             done_ladders: Vec::new(),
             not_kept: 0,
+            diag_sample: DIAG_SAMPLE,
             csv_header: true,
             cap_warned: false,
             outcome: Outcome {
@@ -412,6 +415,10 @@ impl<'o> Analyzer<'o> {
         while self.tracker.has_ended() {
             self.tracker.drain_ended_into(4096, &mut batch);
             for rec in batch.drain(..) {
+                if self.only_counted(&rec) {
+                    self.count(&rec);
+                    continue;
+                }
                 let rep = self.conn_report(rec);
                 self.keep(rep, out)?;
             }
@@ -442,7 +449,7 @@ impl<'o> Analyzer<'o> {
             self.ended.push(rep);
             return Ok(());
         }
-        if self.facts.len() >= DIAG_SAMPLE {
+        if self.facts.len() >= self.diag_sample {
             self.not_kept += 1;
             self.recycle(rep);
             return Ok(());
@@ -450,13 +457,13 @@ impl<'o> Analyzer<'o> {
         if self.facts.capacity() == 0 {
             // Once, untouched until used: growing by doubling would touch
             // (and copy) half as much again.
-            self.facts.reserve_exact(DIAG_SAMPLE);
+            self.facts.reserve_exact(self.diag_sample);
         }
         self.facts.push(Facts::of(&rep));
         // Whole reports: the timeline and the HTML page draw the sample;
         // the table shows its first rows (the lowest ids of the sample).
         let rows = if self.args.timeline || self.args.html.is_some() {
-            DIAG_SAMPLE
+            self.diag_sample
         } else if self.args.format == Format::Table {
             report::table::MAX_ROWS
         } else {
@@ -498,6 +505,54 @@ impl<'o> Analyzer<'o> {
     }
 
     /// A report not kept: its request list goes back to the HTTP states.
+    /// `keep` would only count this connection: the table's sample is full
+    /// and nothing else wants its report (no ndjson, JSON, CSV or HTML
+    /// output, no ladder of it).
+    fn only_counted(&self, rec: &ConnRecord) -> bool {
+        self.args.format == Format::Table
+            && self.args.html.is_none()
+            && self.facts.len() >= self.diag_sample
+            && !self.ladders.contains_key(&rec.id)
+    }
+
+    /// What `conn_report` and `keep` add to the totals for a connection
+    /// that is only counted, without building its report (most of churn's
+    /// 128k connections: a report was two moves of ~300 bytes each, and
+    /// its request list).
+    fn count(&mut self, rec: &ConnRecord) {
+        let (mut requests, mut responses) = (0, 0);
+        if let Some(HttpSlot {
+            conn: mut h, side0, ..
+        }) = self.http.remove(&rec.id)
+        {
+            h.finish(&self.http_cfg);
+            let client_side = u8::from(rec.client != side0);
+            // As `conn_report`: the kept requests of the client's side,
+            // or the count past the list's cap.
+            requests = if h.requests().len() as u64 == h.request_count() {
+                h.requests()
+                    .iter()
+                    .filter(|r| r.side == client_side)
+                    .count() as u64
+            } else {
+                h.request_count()
+            };
+            responses = h.response_count();
+            let lim = h.limits_hit();
+            self.totals.header_capped += u64::from(lim.header_too_large);
+            self.totals.window_capped += u64::from(lim.window_overflow);
+            if self.spare_http.len() < SPARE_HTTP {
+                h.reset();
+                self.spare_http.push(h);
+            }
+        }
+        self.totals.connections += 1;
+        self.totals.with_http += u64::from(requests > 0);
+        self.totals.requests += requests;
+        self.totals.responses += responses;
+        self.not_kept += 1;
+    }
+
     fn recycle(&mut self, rep: ConnReport) {
         if self.spare_requests.len() < SPARE_HTTP {
             self.spare_requests.push(rep.requests);
@@ -1059,5 +1114,65 @@ mod tests {
         assert!(an.ended.is_empty());
         assert_eq!(an.facts.len(), 3);
         assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
+    }
+
+    /// The totals of one capture, read with a diagnosis sample of `sample`
+    /// (up to a broken record, as `read`); `None` if it does not open.
+    fn totals_of(args: &AnalysisArgs, path: &Path, sample: usize) -> Option<(Totals, u64)> {
+        let mut src = FileSource::open_with(path, None, Ahead::of).ok()?;
+        let mut an = Analyzer::new(args, "t", src.link_name());
+        an.diag_sample = sample;
+        let mut out = Vec::new();
+        while let Ok(Some(r)) =
+            src.next_with(|p, a, pres| an.on_early(&p, &a.early, a.pre(pres), &mut out))
+        {
+            r.unwrap();
+        }
+        an.finish(&mut out).unwrap();
+        Some((an.totals, an.not_kept))
+    }
+
+    /// Capture files under `dir`, recursively, sorted.
+    fn captures(dir: &Path, into: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                captures(&p, into);
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+            {
+                into.push(p);
+            }
+        }
+    }
+
+    /// Connections past the sample are only counted, without a report:
+    /// the totals come out as JSON's, which makes a report of every one.
+    #[test]
+    fn connections_past_the_sample_count_as_their_reports_would() {
+        let json = AnalysisArgs {
+            format: Format::Json,
+            ..table_args()
+        };
+        let mut counted = 0;
+        let mut files = Vec::new();
+        captures(Path::new("fixtures"), &mut files);
+        assert!(files.len() > 20);
+        // The third-party corpus too, when it is there.
+        captures(Path::new("../shared/corpus"), &mut files);
+        files.sort();
+        for f in &files {
+            let Some((want, _)) = totals_of(&json, f, DIAG_SAMPLE) else {
+                continue;
+            };
+            let (got, not_kept) = totals_of(&table_args(), f, 1).unwrap();
+            assert_eq!(got, want, "{}", f.display());
+            counted += not_kept;
+        }
+        assert!(counted > 50, "{counted} connections were only counted");
     }
 }

@@ -566,11 +566,14 @@ impl Exchange {
     pub(crate) fn reset(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
         let mut orphans = std::mem::take(&mut self.orphans);
+        let mut requests = std::mem::take(&mut self.requests);
         pending.iter_mut().for_each(VecDeque::clear);
         orphans.iter_mut().for_each(VecDeque::clear);
+        requests.clear();
         *self = Exchange {
             pending,
             orphans,
+            requests,
             ..Exchange::default()
         };
     }
