@@ -498,7 +498,8 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
                     };
                 }
                 if let Some(mut used) = self.current.take() {
-                    used.data.clear();
+                    // `data` keeps its bytes: the chunk reader reads into
+                    // them without zeroing them again (`read_chunk`).
                     used.packets.clear();
                     used.early.clear();
                     used.side.clear();
@@ -580,7 +581,14 @@ fn read_ahead<E, S: Side, F: EarlyFn<E, S>>(
             }
         }
     }
-    let mut batch = fresh();
+    // The libpcap path appends: its batches start empty (the chunk reader
+    // leaves recycled ones full of stale bytes).
+    let fresh_empty = || {
+        let mut b = fresh();
+        b.data.clear();
+        b
+    };
+    let mut batch = fresh_empty();
     let error = loop {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -608,7 +616,7 @@ fn read_ahead<E, S: Side, F: EarlyFn<E, S>>(
                     if tx.send(batch).is_err() {
                         return; // the FileSource was dropped
                     }
-                    batch = fresh();
+                    batch = fresh_empty();
                 }
             }
             Err(pcap::Error::NoMorePackets) => break None,
@@ -758,7 +766,7 @@ fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
     fresh: &dyn Fn() -> Batch<E, S>,
     stop: &AtomicBool,
 ) -> ChunkEnd {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::{Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(path) else {
         return ChunkEnd::Handover;
     };
@@ -769,29 +777,27 @@ fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
     let rd = |b: &[u8], i: usize| u32_at(b, i, h.big_endian).unwrap_or(0);
     let limit = h.caplen_limit();
     let mut batch = fresh();
-    // `batch.data[pos..]` is read but not yet split into records.
-    let mut pos = 0usize;
+    // `batch.data[pos..filled]` is read but not yet split into records;
+    // past `filled` are stale bytes of the buffer's earlier use (see
+    // `read_chunk`).
+    let (mut pos, mut filled) = (0usize, 0usize);
     loop {
         if stop.load(Ordering::Relaxed) {
             return ChunkEnd::Stopped;
         }
-        let before = batch.data.len();
-        let Ok(n) = (&mut file)
-            .take(CHUNK_BYTES as u64)
-            .read_to_end(&mut batch.data)
-        else {
+        let Ok(n) = read_chunk(&mut file, &mut batch.data, filled, CHUNK_BYTES) else {
             return send_then(tx, batch, ChunkEnd::Handover);
         };
+        filled += n;
         let eof = n == 0;
-        debug_assert_eq!(batch.data.len(), before + n);
-        while batch.data.len() - pos >= 16 {
+        while filled - pos >= 16 {
             let d = &batch.data[pos..];
             let (caplen, len) = (rd(d, 8), rd(d, 12));
             if caplen > limit {
                 return send_then(tx, batch, ChunkEnd::Handover);
             }
             let end = pos + 16 + caplen as usize;
-            if end > batch.data.len() {
+            if end > filled {
                 break;
             }
             c.records += 1;
@@ -818,7 +824,7 @@ fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
             pos = end;
         }
         if eof {
-            let end = if pos == batch.data.len() {
+            let end = if pos == filled {
                 ChunkEnd::Eof
             } else {
                 ChunkEnd::Handover // a record cut short: libpcap's message
@@ -828,14 +834,46 @@ fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
         // Hand the complete records on; the partial one starts the next batch.
         if !batch.packets.is_empty() {
             let mut next = fresh();
-            next.data.extend_from_slice(&batch.data[pos..]);
+            let rest = filled - pos;
+            if next.data.len() < rest {
+                next.data.resize(rest, 0);
+            }
+            next.data[..rest].copy_from_slice(&batch.data[pos..filled]);
             if tx.send(batch).is_err() {
                 return ChunkEnd::Stopped;
             }
             batch = next;
-            pos = 0;
+            (pos, filled) = (0, rest);
         }
     }
+}
+
+/// Reads up to `max` bytes of `file` into `buf[at..]`, fewer only at the
+/// end of the file, and returns how many. One `read` per call where
+/// `read_to_end` starts at 8 KiB and doubles (eight system calls per MiB).
+/// `buf` keeps its length between uses (the batches come back with their
+/// bytes), so its room is zeroed only when it first grows: safe Rust has
+/// no read into uninitialised memory.
+fn read_chunk(
+    file: &mut std::fs::File,
+    buf: &mut Vec<u8>,
+    at: usize,
+    max: usize,
+) -> std::io::Result<usize> {
+    use std::io::Read;
+    if buf.len() < at + max {
+        buf.resize(at + max, 0);
+    }
+    let mut got = 0;
+    while got < max {
+        match file.read(&mut buf[at + got..at + max]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Sends what `batch` holds (if anything) and returns `end`.
