@@ -2777,17 +2777,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn timers_come_out_in_the_order_a_heap_gives() {
-        // Mostly rising times with some out of order, equal times with
-        // different connections and kinds, pops interleaved with pushes.
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
-        let mut rnd = move |n: u64| {
+    /// A seeded xorshift: `rnd(n)` is in `0..n`, the same on every run.
+    fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |n| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x % n
-        };
+        }
+    }
+
+    #[test]
+    fn timers_come_out_in_the_order_a_heap_gives() {
+        // Mostly rising times with some out of order, equal times with
+        // different connections and kinds, pops interleaved with pushes.
+        let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
         let (mut ours, mut heap) = (Timers::default(), BinaryHeap::new());
         let mut t = 0i64;
         let (mut popped, mut late) = (0, 0);
@@ -2881,13 +2886,7 @@ mod tests {
 
     #[test]
     fn embryos_and_tombs_are_invisible() {
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
         let flags = [SYN, SYN, SA, A, PA, FA, RA, R, F::FIN, SYN | F::FIN];
         let hosts = [
             "10.0.0.1:40000",
