@@ -506,14 +506,28 @@ impl Conn {
             // later in the file (reordered capture) is recognised as that one.
             ep[0].isn = Some(SeqNum(seg.ack.wrapping_sub(1)));
         }
+        Conn::unseen(id, slot, (client, server), ep, seg.ts)
+    }
+
+    /// A connection between `client` and `server` with endpoints `ep`,
+    /// first and last seen at `at`, and nothing else seen yet: the base of
+    /// a new one and of the compact forms made whole.
+    #[inline]
+    fn unseen(
+        id: ConnId,
+        slot: u32,
+        (client, server): (SocketAddr, SocketAddr),
+        ep: [Endpoint; 2],
+        at: Timestamp,
+    ) -> Conn {
         Conn {
             id,
             slot,
             client,
             server,
             ep,
-            start: seg.ts,
-            end: seg.ts,
+            start: at,
+            end: at,
             saw_syn: false,
             saw_synack: false,
             handshake_done: false,
@@ -954,7 +968,6 @@ impl Embryo {
     /// check it against the SYNs replayed through the state machine.
     #[inline]
     fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
-        let (client, server) = key.client_server(self.client_is_lo);
         let mut ep = [
             Endpoint::new(EndpointState::SynSent),
             Endpoint::new(EndpointState::Listen),
@@ -967,28 +980,17 @@ impl Embryo {
             last = from_nanos(self.end);
         }
         let c = Conn {
-            id,
-            slot,
-            client,
-            server,
-            ep,
-            start: first.min(last),
             end: first.max(last),
             saw_syn: true,
-            saw_synack: false,
-            handshake_done: false,
             syn_retransmits: self.syns.saturating_sub(1),
-            anomalies: 0,
-            first_fin: None,
-            first_rst: None,
-            reset_by: None,
-            refused: false,
-            simultaneous: false,
-            half_close: false,
             reused_tuple: self.reused,
-            replaced_while_open: false,
-            queued: false,
-            drained: false,
+            ..Conn::unseen(
+                id,
+                slot,
+                key.client_server(self.client_is_lo),
+                ep,
+                first.min(last),
+            )
         };
         debug_assert_eq!(c, self.replayed(id, slot, key));
         c
@@ -1103,7 +1105,6 @@ impl Tomb {
 
     /// A `Conn` that moves through late packets as the drained one would.
     fn expand(&self, id: ConnId, slot: u32, key: &TupleKey) -> Conn {
-        let (client, server) = key.client_server(self.client_is_lo);
         let ep = |t: &TombEnd| {
             let has = |n: u8| t.set & (1 << n) != 0;
             Endpoint {
@@ -1118,30 +1119,20 @@ impl Tomb {
                 bytes: 0,
             }
         };
-        let end = from_nanos(self.end);
         Conn {
-            id,
-            slot,
-            client,
-            server,
-            ep: [ep(&self.ep[0]), ep(&self.ep[1])],
-            start: end,
-            end,
             saw_syn: self.saw_syn,
             saw_synack: self.saw_synack,
             handshake_done: self.handshake_done,
-            syn_retransmits: 0,
-            anomalies: 0,
-            first_fin: None,
-            first_rst: None,
-            reset_by: None,
             refused: self.refused,
-            simultaneous: false,
-            half_close: false,
-            reused_tuple: false,
-            replaced_while_open: false,
             queued: true,
             drained: true,
+            ..Conn::unseen(
+                id,
+                slot,
+                key.client_server(self.client_is_lo),
+                [ep(&self.ep[0]), ep(&self.ep[1])],
+                from_nanos(self.end),
+            )
         }
     }
 }
