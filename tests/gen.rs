@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+mod common;
+use common::free_port;
+
 use clap::Parser;
 use connscope::gen::{self, GenArgs, GenReport, Plan, Scenario};
 
@@ -263,8 +266,8 @@ fn run_plan_works_from_inside_a_runtime() {
 
 #[test]
 fn time_wait_counts_reads_the_kernel_table() {
-    let r = run(Scenario::Http10);
+    let r = gen::run_plan(&Scenario::Http10.plan(), free_port()).unwrap();
     let (client, server) = gen::time_wait_counts(r.port);
-    // A fresh ephemeral port: everything in TIME-WAIT there is from this run.
+    // A port no socket used before: everything in TIME-WAIT there is from this run.
     assert_eq!((client, server), (0, 10));
 }

@@ -17,14 +17,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `connscope live …` and waits for its `listening on` line.
 fn start_live(args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(bin())
@@ -75,13 +67,8 @@ fn wait_output(child: Child) -> (i32, String) {
 
 /// Local addresses of sockets in TIME-WAIT on `port`, per the kernel.
 fn ss_time_wait(port: u16) -> Vec<String> {
-    let f = format!("( sport = :{port} or dport = :{port} )");
-    let o = Command::new("ss")
-        .args(["-Htan", "state", "time-wait", &f])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
+    ss_rows(port, &["state", "time-wait"])
+        .iter()
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
         .collect()
 }
@@ -134,7 +121,12 @@ fn live_counts_match_the_server_and_the_kernel() {
             gen.server_requests,
             "{scenario:?} requests"
         );
-        assert_eq!(holders(&j), kernel, "{scenario:?}: TIME-WAIT holders vs ss");
+        assert_eq!(
+            holders(&j),
+            kernel,
+            "{scenario:?}: TIME-WAIT holders vs ss, port {port}; connections: {}",
+            j["connections"]
+        );
     }
 }
 

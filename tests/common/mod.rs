@@ -150,3 +150,37 @@ pub fn tcp_frame(
     b.write(&mut out, payload).unwrap();
     out
 }
+
+/// A port that no socket uses, in any state. A port that is merely free to
+/// bind may still be the local port of an earlier TIME-WAIT socket (std
+/// binds with SO_REUSEADDR), which `ss` would then count as this test's.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if ss_rows(port, &[]).is_empty() {
+            return port;
+        }
+    }
+    panic!("no port without sockets in 100 tries");
+}
+
+/// `ss -Htan [STATE...]` rows of sockets with `port` on either end (every
+/// state unless one is named).
+pub fn ss_rows(port: u16, state: &[&str]) -> Vec<String> {
+    let f = format!("( sport = :{port} or dport = :{port} )");
+    let o = Command::new("ss")
+        .arg("-Htan")
+        .args(state)
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ss failed: {o:?}");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
