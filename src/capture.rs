@@ -225,6 +225,9 @@ pub struct FileSource<E: Send + 'static = (), S: Side = ()> {
     pub records: u64,
     /// Records rejected by the BPF filter.
     pub filtered_out: u64,
+    /// The most bytes the chunk reader's buffer held (it stays bounded).
+    #[cfg(test)]
+    largest_buffer: usize,
 }
 
 /// Where a batch fills up: enough to make a channel handoff per batch
@@ -277,6 +280,8 @@ struct Counters {
     records: u64,
     filtered_out: u64,
     offset: u64,
+    #[cfg(test)]
+    largest_buffer: usize,
 }
 
 /// How the reader stopped, with its counters then: end of file, or the
@@ -435,6 +440,8 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
             offset: 24,
             records: 0,
             filtered_out: 0,
+            #[cfg(test)]
+            largest_buffer: 0,
         })
     }
 
@@ -490,6 +497,10 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
                 if let Some(end) = batch.end.take() {
                     self.current = None;
                     self.finished = true;
+                    #[cfg(test)]
+                    {
+                        self.largest_buffer = end.at.largest_buffer;
+                    }
                     (self.records, self.filtered_out, self.offset) =
                         (end.at.records, end.at.filtered_out, end.at.offset);
                     return match end.error {
@@ -513,6 +524,7 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
             match self.rx.recv() {
                 Ok(batch) => {
                     self.queued.fetch_sub(1, Ordering::Relaxed);
+
                     self.current = Some(batch);
                     self.next = 0;
                 }
@@ -563,6 +575,8 @@ fn read_ahead<E, S: Side, F: EarlyFn<E, S>>(
         records: 0,
         filtered_out: 0,
         offset: 24,
+        #[cfg(test)]
+        largest_buffer: 0,
     };
     let fresh = || recycled.try_recv().unwrap_or_else(|_| Batch::new());
     if let Some(h) = fast {
@@ -790,6 +804,10 @@ fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
         };
         filled += n;
         let eof = n == 0;
+        #[cfg(test)]
+        {
+            c.largest_buffer = c.largest_buffer.max(filled);
+        }
         while filled - pos >= 16 {
             let d = &batch.data[pos..];
             let (caplen, len) = (rd(d, 8), rd(d, 12));
@@ -831,8 +849,14 @@ fn read_pcap_chunks<E, S: Side, F: EarlyFn<E, S>>(
             };
             return send_then(tx, batch, end);
         }
-        // Hand the complete records on; the partial one starts the next batch.
-        if !batch.packets.is_empty() {
+        // Hand the complete records on; the partial one starts the next
+        // batch. With none (a filter rejecting a long run of records), the
+        // records read are dropped and the partial one moves to the front:
+        // the buffer must not grow with the file.
+        if batch.packets.is_empty() {
+            batch.data.copy_within(pos..filled, 0);
+            (pos, filled) = (0, filled - pos);
+        } else {
             let mut next = fresh();
             let rest = filled - pos;
             if next.data.len() < rest {
@@ -1508,6 +1532,24 @@ mod tests {
             assert_eq!(got.0.len(), want.0.len(), "{path:?} {filter:?}");
             assert!(got == want, "{path:?} {filter:?}: read-ahead differs");
         }
+    }
+
+    /// A filter that rejects every record of a file many chunks long: the
+    /// reader drops what it read instead of keeping the whole file.
+    #[test]
+    fn a_filter_rejecting_everything_keeps_the_reader_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let path = write_capture(d.path(), 20_000, &[]);
+        let size = std::fs::metadata(&path).unwrap().len() as usize;
+        assert!(size > 8 * CHUNK_BYTES, "{size} bytes");
+        let mut src = FileSource::open(&path, Some("greater 1000000")).unwrap();
+        while let Ok(Some(())) = src.next_with(|_, _, _| ()) {}
+        assert_eq!((src.records, src.filtered_out), (20_000, 20_000));
+        assert!(
+            src.largest_buffer <= 2 * CHUNK_BYTES,
+            "the reader held {} bytes of a {size}-byte file",
+            src.largest_buffer
+        );
     }
 
     #[test]
