@@ -58,7 +58,7 @@ pub struct Segment<'a> {
 
 use crate::capture::{LinkType, Packet};
 use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Why a packet yields no TCP segment. Counted, never an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +124,8 @@ pub struct Decoded<'a> {
     pub tcp: &'a [u8],
     /// Transport length on the wire, from the IP length fields.
     pub tcp_len: u32,
+    /// Where the IP header starts in the packet's bytes.
+    pub ip_at: usize,
 }
 
 /// Decodes link → IP for one packet; `Ok` only for TCP (or IP-level notes
@@ -202,6 +204,7 @@ pub fn decode<'a>(link: LinkType, pkt: &Packet<'a>) -> Result<Decoded<'a>, Skip>
         _ => return Err(Skip::NotIp),
     };
     d.sll2 = sll2;
+    d.ip_at = off;
     Ok(d)
 }
 
@@ -238,6 +241,7 @@ fn empty<'a>(v6: bool, src: IpAddr, dst: IpAddr) -> Decoded<'a> {
         ext6: [None; MAX_EXT6],
         tcp: &[],
         tcp_len: 0,
+        ip_at: 0,
     }
 }
 
@@ -429,11 +433,14 @@ pub enum Early {
     Segment(EarlySegment),
 }
 
-/// A `Segment` without its borrow (see `Early`).
+/// A `Segment` without its borrow (see `Early`), packed: the analysis
+/// thread reads one per packet from the reader's core, and every byte of it
+/// crosses between the cores (two `SocketAddr`s were 64 of its 88 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EarlySegment {
-    src: SocketAddr,
-    dst: SocketAddr,
+    ips: Ips,
+    /// Source and destination port.
+    ports: [u16; 2],
     seq: u32,
     ack: u32,
     flags: TcpFlags,
@@ -441,6 +448,15 @@ pub struct EarlySegment {
     /// The captured payload: `data[payload.0..payload.1]` of the packet.
     payload: (u32, u32),
     payload_len: u32,
+}
+
+/// The segment's IP addresses: IPv4's inline; IPv6's read again from the
+/// packet's bytes (source, then destination, from `at`), which travel with
+/// the batch anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ips {
+    V4([u8; 8]),
+    V6 { at: u32 },
 }
 
 impl Early {
@@ -464,9 +480,25 @@ impl Early {
                 (0, 0)
             }
         };
+        let ips = match (seg.src.ip(), seg.dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let mut b = [0u8; 8];
+                b[..4].copy_from_slice(&s.octets());
+                b[4..].copy_from_slice(&d.octets());
+                Ips::V4(b)
+            }
+            _ => {
+                // IPv6 puts the two addresses at bytes 8..40 of its header.
+                let at = d.ip_at + 8;
+                debug_assert!(pkt.data.get(at..at + 32).is_some_and(|b| {
+                    b[..16] == ip6_octets(seg.src.ip()) && b[16..] == ip6_octets(seg.dst.ip())
+                }));
+                Ips::V6 { at: at as u32 }
+            }
+        };
         Early::Segment(EarlySegment {
-            src: seg.src,
-            dst: seg.dst,
+            ips,
+            ports: [seg.src.port(), seg.dst.port()],
             seq: seg.seq,
             ack: seg.ack,
             flags: seg.flags,
@@ -485,11 +517,30 @@ impl EarlySegment {
     }
 
     /// The segment again, borrowing the packet's bytes `data`.
+    #[inline]
     pub fn segment<'a>(&self, ts: Timestamp, data: &'a [u8]) -> Segment<'a> {
+        let (src, dst): (IpAddr, IpAddr) = match self.ips {
+            Ips::V4(b) => (
+                Ipv4Addr::new(b[0], b[1], b[2], b[3]).into(),
+                Ipv4Addr::new(b[4], b[5], b[6], b[7]).into(),
+            ),
+            Ips::V6 { at } => {
+                let at = at as usize;
+                let b: [u8; 32] = data
+                    .get(at..at + 32)
+                    .and_then(|b| b.try_into().ok())
+                    .unwrap_or([0; 32]);
+                let half = |i: usize| -> [u8; 16] { b[i..i + 16].try_into().unwrap_or_default() };
+                (
+                    Ipv6Addr::from(half(0)).into(),
+                    Ipv6Addr::from(half(16)).into(),
+                )
+            }
+        };
         Segment {
             ts,
-            src: self.src,
-            dst: self.dst,
+            src: SocketAddr::new(src, self.ports[0]),
+            dst: SocketAddr::new(dst, self.ports[1]),
             seq: self.seq,
             ack: self.ack,
             flags: self.flags,
@@ -497,6 +548,14 @@ impl EarlySegment {
             payload: self.payload(data),
             payload_len: self.payload_len,
         }
+    }
+}
+
+/// An IPv6 address's bytes (an IPv4 one's, mapped).
+fn ip6_octets(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
     }
 }
 
