@@ -2956,8 +2956,7 @@ mod tests {
                     [0, 0, 10][rnd(3) as usize],
                     t,
                 );
-                assert_eq!(a.on_segment(&sg), b.on_segment(&sg));
-                assert_eq!(a.stats(), b.stats());
+                feed_alike(&mut a, &mut b, &sg);
                 for sl in &a.slots {
                     seen_forms[0] |= matches!(sl.body, Body::Embryo(_));
                     seen_forms[1] |= matches!(sl.body, Body::Tomb(_));
@@ -2970,16 +2969,27 @@ mod tests {
                     assert_eq!(a.drain_ended(), b.drain_ended());
                 }
             }
-            a.finish(ts(t + 1.0));
-            b.finish(ts(t + 1.0));
-            assert_eq!(a.drain_ended(), b.drain_ended());
-            assert_eq!(a.stats(), b.stats());
+            finish_alike(&mut a, &mut b, ts(t + 1.0));
         }
         assert_eq!(
             seen_forms,
             [true, true, true],
             "both compact forms, and tomb reuse, were exercised"
         );
+    }
+
+    /// One segment into a tracker and its reference: the same outcome.
+    fn feed_alike(a: &mut Tracker, b: &mut Tracker, sg: &Segment) {
+        assert_eq!(a.on_segment(sg), b.on_segment(sg));
+        assert_eq!(a.stats(), b.stats());
+    }
+
+    /// Both trackers finished: the same last records and counters.
+    fn finish_alike(a: &mut Tracker, b: &mut Tracker, at: Timestamp) {
+        a.finish(at);
+        b.finish(at);
+        assert_eq!(a.drain_ended(), b.drain_ended());
+        assert_eq!(a.stats(), b.stats());
     }
 
     /// Connections drained in TIME-WAIT get their purge timer from their
@@ -3036,15 +3046,11 @@ mod tests {
                     _ => vec![w.build(side(rnd(2)), R, 0, None)],
                 };
                 for sg in segs {
-                    assert_eq!(a.on_segment(&sg), b.on_segment(&sg));
-                    assert_eq!(a.stats(), b.stats());
+                    feed_alike(&mut a, &mut b, &sg);
                     assert_eq!(a.drain_ended(), b.drain_ended());
                 }
             }
-            a.finish(ts(t + 1.0));
-            b.finish(ts(t + 1.0));
-            assert_eq!(a.drain_ended(), b.drain_ended());
-            assert_eq!(a.stats(), b.stats());
+            finish_alike(&mut a, &mut b, ts(t + 1.0));
             pushes += a.deferred_pushes;
         }
         assert!(pushes > 1000, "deferred pushes: {pushes}");
