@@ -487,11 +487,13 @@ impl Early {
                 b[4..].copy_from_slice(&d.octets());
                 Ips::V4(b)
             }
-            _ => {
-                // IPv6 puts the two addresses at bytes 8..40 of its header.
+            (src, dst) => {
+                // IPv6 (one header: never mixed) puts the two addresses at
+                // bytes 8..40 of its header.
                 let at = d.ip_at + 8;
                 debug_assert!(pkt.data.get(at..at + 32).is_some_and(|b| {
-                    b[..16] == ip6_octets(seg.src.ip()) && b[16..] == ip6_octets(seg.dst.ip())
+                    matches!((src, dst), (IpAddr::V6(s), IpAddr::V6(d))
+                        if b[..16] == s.octets() && b[16..] == d.octets())
                 }));
                 Ips::V6 { at: at as u32 }
             }
@@ -548,14 +550,6 @@ impl EarlySegment {
             payload: self.payload(data),
             payload_len: self.payload_len,
         }
-    }
-}
-
-/// An IPv6 address's bytes (an IPv4 one's, mapped).
-fn ip6_octets(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-        IpAddr::V6(a) => a.octets(),
     }
 }
 
