@@ -48,8 +48,9 @@ fn main() {
             continue;
         };
         let mut pkts: Vec<(u32, Vec<u8>, connscope::capture::Timestamp)> = Vec::new();
-        while let Ok(Some(())) = src.next_with(|p, _, _| pkts.push((p.wire_len, p.data.to_vec(), p.ts))) {
-        }
+        while let Ok(Some(())) =
+            src.next_with(|p, _, _| pkts.push((p.wire_len, p.data.to_vec(), p.ts)))
+        {}
 
         // decode_render: the first 24 packets in one input, plus each of the
         // first 8 alone (short inputs mutate best).
