@@ -1769,9 +1769,11 @@ impl Tracker {
                             );
                         }
                     }
-                    // The purge timer the drain did not push, at the time
-                    // the drain would have given it: never before now, as
-                    // the connection's end is at or after its TIME-WAIT began.
+                    // The purge timer the drain did not push, due where the
+                    // drain's would have ended up (the end plus TIME-WAIT,
+                    // moved by late packets as the purge handler moves it):
+                    // never before now, as the end is at or after the
+                    // TIME-WAIT began.
                     if conn.purge_deferred && conn.drained && !conn.in_time_wait() {
                         conn.purge_deferred = false;
                         let at = conn.end.plus_secs(self.clock.secs);
