@@ -102,7 +102,9 @@ fn id_order<T>(items: &[T], id: impl Fn(&T) -> u64) -> Vec<u32> {
     // go, in place.
     let mut at = vec![0u32; span as usize + 1];
     for (p, item) in items.iter().enumerate() {
-        at[(id(item) - lo) as usize] = p as u32 + 1;
+        let slot = &mut at[(id(item) - lo) as usize];
+        debug_assert_eq!(*slot, 0, "two connections with one id");
+        *slot = p as u32 + 1;
     }
     at.retain(|&p| p > 0);
     at.iter_mut().for_each(|p| *p -= 1);
