@@ -136,6 +136,16 @@ struct Totals {
     window_capped: u64,
 }
 
+impl Totals {
+    /// One ended connection, with its requests and responses.
+    fn add(&mut self, requests: u64, responses: u64) {
+        self.connections += 1;
+        self.with_http += u64::from(requests > 0);
+        self.requests += requests;
+        self.responses += responses;
+    }
+}
+
 impl<'o> Analyzer<'o> {
     pub fn new(args: &'o AnalysisArgs, source: &str, link_type: &str) -> Self {
         let lines = prints_lines(args).then(LineRenderer::new);
@@ -432,10 +442,7 @@ impl<'o> Analyzer<'o> {
     /// keeps its rows and the diagnosis the facts of a bounded sample, so
     /// memory does not grow with the capture.
     fn keep(&mut self, mut rep: ConnReport, out: &mut dyn Write) -> std::io::Result<()> {
-        self.totals.connections += 1;
-        self.totals.with_http += u64::from(rep.http_requests > 0);
-        self.totals.requests += rep.http_requests;
-        self.totals.responses += rep.http_responses;
+        self.totals.add(rep.http_requests, rep.http_responses);
         let bounded = match self.args.format {
             Format::Json | Format::Csv => false,
             Format::Ndjson => {
@@ -526,17 +533,7 @@ impl<'o> Analyzer<'o> {
         }) = self.http.remove(&rec.id)
         {
             h.finish(&self.http_cfg);
-            let client_side = u8::from(rec.client != side0);
-            // As `conn_report`: the kept requests of the client's side,
-            // or the count past the list's cap.
-            requests = if h.requests().len() as u64 == h.request_count() {
-                h.requests()
-                    .iter()
-                    .filter(|r| r.side == client_side)
-                    .count() as u64
-            } else {
-                h.request_count()
-            };
+            requests = h.requests_from(u8::from(rec.client != side0));
             responses = h.response_count();
             let lim = h.limits_hit();
             self.totals.header_capped += u64::from(lim.header_too_large);
@@ -546,10 +543,7 @@ impl<'o> Analyzer<'o> {
                 self.spare_http.push(h);
             }
         }
-        self.totals.connections += 1;
-        self.totals.with_http += u64::from(requests > 0);
-        self.totals.requests += requests;
-        self.totals.responses += responses;
+        self.totals.add(requests, responses);
         self.not_kept += 1;
     }
 
@@ -603,15 +597,9 @@ impl<'o> Analyzer<'o> {
         {
             h.finish(&self.http_cfg);
             let client_side = u8::from(rep.record.client != side0);
-            let all_kept = h.requests().len() as u64 == h.request_count();
+            rep.http_requests = h.requests_from(client_side);
             rep.requests = h.take_requests();
             rep.requests.retain(|r| r.side == client_side);
-            // Requests past the kept list still count.
-            rep.http_requests = if all_kept {
-                rep.requests.len() as u64
-            } else {
-                h.request_count()
-            };
             rep.http_responses = h.response_count();
             rep.protocol = h.protocol();
             rep.skipped_bytes = h.skipped_bytes();

@@ -524,7 +524,6 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
             match self.rx.recv() {
                 Ok(batch) => {
                     self.queued.fetch_sub(1, Ordering::Relaxed);
-
                     self.current = Some(batch);
                     self.next = 0;
                 }

@@ -297,6 +297,16 @@ impl HttpConn {
         }
     }
 
+    /// Requests sent by `side`: the kept ones, or every request seen once
+    /// the list was capped (past the cap, sides are no longer told apart).
+    pub fn requests_from(&self, side: u8) -> u64 {
+        if self.ex.requests.len() as u64 == self.ex.request_count {
+            self.ex.requests.iter().filter(|r| r.side == side).count() as u64
+        } else {
+            self.ex.request_count
+        }
+    }
+
     /// Every HTTP/1.x request seen, including those beyond the list's cap.
     pub fn request_count(&self) -> u64 {
         self.ex.request_count
