@@ -1235,14 +1235,9 @@ impl Spare {
         }
     }
 
+    /// A box holding `c` (already built elsewhere).
     fn boxed(&mut self, c: Conn) -> Box<Conn> {
-        match self.boxes.pop() {
-            Some(mut b) => {
-                *b = c;
-                b
-            }
-            None => Box::new(c),
-        }
+        self.boxed_with(|| c)
     }
 
     /// Keeps the box, or frees the tomb, of a body that is being replaced.
