@@ -1,6 +1,8 @@
 #!/bin/bash
 # bench.sh: connscope against tcpdump and tshark on the same captures, in one
-# run (`make bench`). Builds release, generates the data sets if missing, runs
+# run (`make bench`). Builds release (profile-guided, scripts/pgo-build.sh,
+# as `make install` does; the plain `cargo build --release` binary is timed
+# beside it and must print the same), generates the data sets if missing, runs
 # every command several times and prints medians of wall time, MB/s, packets/s,
 # peak RSS, and the ratios of issue 8's targets. The markdown tables are also
 # written to $BENCH_DATA/results.md.
@@ -36,7 +38,8 @@ for tool in tcpdump tshark jq /usr/bin/time; do
 done
 
 cargo build --release --bins >&2
-CS=$TARGET/release/connscope
+CS_PLAIN=$TARGET/release/connscope
+CS=$(scripts/pgo-build.sh)
 GEN=$TARGET/release/benchgen
 mkdir -p "$DATA"
 
@@ -76,6 +79,7 @@ set_cmds() {
   CMD_floor=(tcpdump -n -r "$F" -w /dev/null)
   CMD_tdlines=(tcpdump -n -r "$F")
   CMD_summary=("$CS" read -q "$F")
+  CMD_plain=("$CS_PLAIN" read -q "$F")
   CMD_lines=("$CS" read --no-summary "$F")
 }
 # rounds REPS KEY...: sets W[KEY] (median wall s) and M[KEY] (median peak RSS KiB)
@@ -114,11 +118,11 @@ say() { echo "$@" | tee -a "$OUT"; }
 
 packets_of() { "$CS" read -q --format json --max-connections 4000000 "$1" 2>/dev/null | jq .packets.total; }
 
-row() { # LABEL FILE: uses WALL RSS MB PKTS
+row() { # COMMAND [NOTE]: uses WALL RSS MB PKTS
   local mbps pps
   mbps=$(calc "$MB / $WALL" 1)
   pps=$(calc "$PKTS / $WALL / 1000000" 2)
-  say "| \`$1\` | $WALL | $mbps | $pps | $(calc "$RSS / 1024" 1) |"
+  say "| \`$1\`${2:+ $2} | $WALL | $mbps | $pps | $(calc "$RSS / 1024" 1) |"
 }
 
 ratio() { calc "$1 / $2" 2; }
@@ -129,7 +133,7 @@ verdict() { # VALUE OP LIMIT
 say "# connscope bench: $(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 say ""
 say "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM;"
-say "tcpdump $(tcpdump --version 2>&1 | head -1 | awk '{print $3}'), libpcap $(tcpdump --version 2>&1 | sed -n 's/^libpcap version \([^ ]*\).*/\1/p'), tshark $(tshark --version | head -1 | awk '{print $3}'). Medians of $REPS runs ($REPS_SLOW for tshark and the SYN floods); warm page cache."
+say "tcpdump $(tcpdump --version 2>&1 | head -1 | awk '{print $3}'), libpcap $(tcpdump --version 2>&1 | sed -n 's/^libpcap version \([^ ]*\).*/\1/p'), tshark $(tshark --version | head -1 | awk '{print $3}'). connscope built $(cat "$TARGET/pgo/built-with"). Medians of $REPS runs ($REPS_SLOW for tshark and the SYN floods); warm page cache."
 say ""
 
 SUMMARY=()
@@ -138,13 +142,20 @@ for name in "${FILES[@]}"; do
   MB=$(calc "$(stat -c %s "$F") / 1000000" 1)
   PKTS=$(packets_of "$F")
   cat "$F" >/dev/null # warm the page cache
+  # The two builds of one program: any difference in what they print is a bug.
+  for mode in -q "-q --format json"; do
+    # shellcheck disable=SC2086
+    cmp -s <("$CS" read $mode "$F" 2>&1) <("$CS_PLAIN" read $mode "$F" 2>&1) || {
+      echo "bench: the PGO and plain builds differ on read $mode $F" >&2; exit 1
+    }
+  done
   say ""
   say "## $name: $MB MB, $PKTS packets"
   say ""
   say "| command | wall s | MB/s | Mpkt/s | peak RSS MB |"
   say "|---|---|---|---|---|"
   set_cmds
-  rounds "$REPS" floor tdlines summary lines
+  rounds "$REPS" floor tdlines summary plain lines
   FLOOR=${W[floor]}; TD=${W[tdlines]}; SUM=${W[summary]}; SUM_RSS=${M[summary]}; LINES=${W[lines]}
   WALL=$FLOOR RSS=${M[floor]} row "tcpdump -n -r F -w /dev/null"
   WALL=$TD RSS=${M[tdlines]} row "TZ=UTC tcpdump -n -r F"
@@ -156,6 +167,7 @@ for name in "${FILES[@]}"; do
     row "tshark -r F -q -z http,tree"
   fi
   WALL=$SUM RSS=$SUM_RSS row "connscope read -q F"
+  WALL=${W[plain]} RSS=${M[plain]} row "connscope read -q F" "(plain \`cargo build --release\`, no PGO: $(ratio "${W[plain]}" "$FLOOR")× the floor)"
   WALL=$LINES RSS=${M[lines]} row "TZ=UTC connscope read --no-summary F"
   if [[ $name == churn* ]]; then
     run "$REPS" "$CS" read -q --format ndjson "$F"
