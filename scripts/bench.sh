@@ -14,7 +14,8 @@
 #   SYN_PACKETS  SYN-flood sizes in packets (default "1000000 2000000"; the
 #                issue's figure is 2M)
 #   REAL_MB      real-traffic capture size (default 200; 0 skips it; needs root)
-#   REPS         rounds of the fast commands, run interleaved (default 9)
+#   REPS         rounds of the fast commands, run interleaved (default 10: each of
+#                the five commands takes each place in a round twice)
 #   REPS_SLOW    repetitions of tshark (default 3)
 #   NO_TSHARK=1  skip tshark (it needs minutes on big files)
 set -euo pipefail
@@ -26,7 +27,7 @@ SIZES=${SIZES:-200 600}
 CHURN_MB=${CHURN_MB:-200}
 SYN_PACKETS=${SYN_PACKETS:-1000000 2000000}
 REAL_MB=${REAL_MB:-200}
-REPS=${REPS:-9}
+REPS=${REPS:-10}
 REPS_SLOW=${REPS_SLOW:-3}
 export TZ=UTC
 
@@ -88,8 +89,13 @@ rounds() {
   local reps=$1; shift
   local k t0 t1
   for k in "$@"; do : >"$TMP/w.$k"; : >"$TMP/m.$k"; done
-  for _ in $(seq "$reps"); do
-    for k in "$@"; do
+  local keys=("$@") n=$# r i
+  for r in $(seq 0 $((reps - 1))); do
+    # Each round starts one command later: a run right after a long one
+    # (tcpdump's 2-s line run) is slower, so every command takes every
+    # place in the round in turn.
+    for i in $(seq 0 $((n - 1))); do
+      k=${keys[$(((r + i) % n))]}
       local -n cmd=CMD_$k
       t0=$(date +%s%N)
       /usr/bin/time -f %M -o "$TMP/rss" "${cmd[@]}" >/dev/null 2>"$TMP/err" || {
