@@ -20,7 +20,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# Absolute: rustc reads the profile from build scripts' directories too.
+TARGET=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
 PROF=$TARGET/pgo-profile
 OUT=$TARGET/pgo/release/connscope
 
