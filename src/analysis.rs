@@ -415,12 +415,20 @@ impl<'o> Analyzer<'o> {
 
     /// Turns connections the tracker says are over into reports (streamed
     /// out with ndjson), releasing their HTTP state.
+    /// Called after every packet; most end no connection, so only that
+    /// check is inlined into the packet path.
+    #[inline]
     fn collect_ended(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        // In batches: at the end of a capture every open connection ends at
-        // once, and their records should not all exist at the same time.
         if !self.tracker.has_ended() {
             return Ok(());
         }
+        self.collect_ended_now(out)
+    }
+
+    #[inline(never)]
+    fn collect_ended_now(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        // In batches: at the end of a capture every open connection ends at
+        // once, and their records should not all exist at the same time.
         let mut batch = std::mem::take(&mut self.drained);
         while self.tracker.has_ended() {
             self.tracker.drain_ended_into(4096, &mut batch);

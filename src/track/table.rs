@@ -1034,10 +1034,16 @@ impl Embryo {
 }
 
 impl Conn {
+    /// The cheap half of `compact`: most connections fail it at once (a
+    /// server packet, no SYN, a SYN-ACK, or ended).
+    #[inline]
+    fn may_compact(&self) -> bool {
+        self.ep[1].packets == 0 && self.saw_syn && !self.saw_synack && !self.queued
+    }
+
     /// This connection as an `Embryo`, if it is one (see there).
     fn compact(&self, key: &TupleKey) -> Option<Embryo> {
-        // Cheap test first: most connections fail it at once.
-        if self.ep[1].packets != 0 || !self.saw_syn || self.saw_synack || self.queued {
+        if !self.may_compact() {
             return None;
         }
         let e = Embryo {
@@ -1490,12 +1496,24 @@ impl Tracker {
     }
 
     /// Makes a connection that just changed compact again if it can be: an
-    /// embryo while it is one, a tomb once drained.
+    /// embryo while it is one, a tomb once drained. Most packets leave
+    /// nothing to do: that check is inlined into the packet path, and the
+    /// work is kept out of it (its code would crowd the instruction cache).
+    #[inline]
     fn settle(&mut self, i: u32) {
-        let slot = &mut self.slots[i as usize];
         if !self.compaction {
             return;
         }
+        if let Body::Full(c) = &self.slots[i as usize].body {
+            if c.drained || c.may_compact() {
+                self.settle_full(i);
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn settle_full(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
         if let Body::Full(c) = &slot.body {
             let compact = if c.drained {
                 Tomb::of(c).and_then(|t| self.spare.tomb(t))
@@ -1916,6 +1934,7 @@ impl Tracker {
     }
 
     /// Connections are waiting in `drain_ended`.
+    #[inline]
     pub fn has_ended(&self) -> bool {
         !(self.retired.is_empty() && self.ended.is_empty() && self.pending.is_empty())
     }
