@@ -1257,6 +1257,8 @@ impl Spare {
 }
 
 /// Slot `i`'s connection, an embryo first made whole (it is about to change).
+/// Most packets find it whole: that check is inlined, the making whole is
+/// kept out of the packet path.
 #[inline]
 fn expand_slot<'a>(
     slots: &'a mut [Slot],
@@ -1267,24 +1269,32 @@ fn expand_slot<'a>(
     let slot = slots.get_mut(i as usize)?;
     // Whole already (most packets): no `Conn`-sized value to return empty.
     if !matches!(slot.body, Body::Full(_)) {
-        let full = match &slot.body {
-            Body::Embryo(e) => {
-                *embryos -= 1;
-                let (e, id, key) = (*e, slot.id, slot.key);
-                spare.boxed_with(|| e.expand(id, i, &key))
-            }
-            _ => {
-                let c = slot.unpacked(i, spare)?;
-                spare.boxed(c)
-            }
-        };
-        let old = std::mem::replace(&mut slot.body, Body::Full(full));
-        spare.recycle(old);
+        make_whole(slot, i, embryos, spare)?;
     }
     match &mut slot.body {
         Body::Full(c) => Some(c),
         _ => None,
     }
+}
+
+/// `expand_slot`'s work: the compact connection in `slot` (index `i`) made
+/// a whole `Conn`; `None` for a free slot.
+#[inline(never)]
+fn make_whole(slot: &mut Slot, i: u32, embryos: &mut usize, spare: &mut Spare) -> Option<()> {
+    let full = match &slot.body {
+        Body::Embryo(e) => {
+            *embryos -= 1;
+            let (e, id, key) = (*e, slot.id, slot.key);
+            spare.boxed_with(|| e.expand(id, i, &key))
+        }
+        _ => {
+            let c = slot.unpacked(i, spare)?;
+            spare.boxed(c)
+        }
+    };
+    let old = std::mem::replace(&mut slot.body, Body::Full(full));
+    spare.recycle(old);
+    Some(())
 }
 
 impl Clock {
