@@ -92,7 +92,7 @@ rounds() {
   local keys=("$@") n=$# r i
   for r in $(seq 0 $((reps - 1))); do
     # Each round starts one command later: a run right after a long one
-    # (tcpdump's 2-s line run) is slower, so every command takes every
+    # (tcpdump's 2-s line run) can be slower, so every command takes every
     # place in the round in turn.
     for i in $(seq 0 $((n - 1))); do
       k=${keys[$(((r + i) % n))]}
