@@ -65,9 +65,10 @@ echo "pgo-build: instrumented build" >&2
 RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$PROF/build-raw" \
   CARGO_TARGET_DIR=$TARGET/pgo-gen cargo build --release --bin connscope --bin benchgen >&2
 GEN=$TARGET/pgo-gen/release
-stamp=$(cat "$GEN/connscope" "$GEN/benchgen" | sha256sum | cut -c1-16)
+# The training depends on these binaries and on this script's steps.
+stamp=$(cat "$GEN/connscope" "$GEN/benchgen" "$0" | sha256sum | cut -c1-16)
 
-# 2. Training, only when the instrumented binaries changed.
+# 2. Training, only when the stamp changed.
 if [ "$(cat "$PROF/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$PROF"/merged-*.profdata >/dev/null 2>&1; then
   echo "pgo-build: training" >&2
   rm -rf "$PROF"
@@ -90,6 +91,7 @@ if [ "$(cat "$PROF/stamp" 2>/dev/null)" != "$stamp" ] || ! ls "$PROF"/merged-*.p
     "$GEN/connscope" read --format json "$f" >/dev/null 2>&1 || true
   done
   rm -rf "$D"
+  # 3. The counts merged.
   "$PROFDATA" merge -o "$PROF/merged.profdata" "$PROF"/raw/*.profraw
   h=$(sha256sum "$PROF/merged.profdata" | cut -c1-16)
   mv "$PROF/merged.profdata" "$PROF/merged-$h.profdata"
