@@ -44,6 +44,7 @@ impl TupleKey {
     /// The key of the connection between `a` and `b`, in either direction.
     /// (A v4/v6 mix cannot come from one packet; it is packed as v6, and
     /// `endpoints` then gives the v4 side back as a mapped v6 address.)
+    #[inline]
     pub fn new(a: SocketAddr, b: SocketAddr) -> TupleKey {
         if let (SocketAddr::V4(a), SocketAddr::V4(b)) = (a, b) {
             // Address then port, as 48-bit numbers: their order is
