@@ -508,12 +508,10 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
                         None => Ok(None),
                     };
                 }
-                if let Some(mut used) = self.current.take() {
-                    // `data` keeps its bytes: the chunk reader reads into
-                    // them without zeroing them again (`read_chunk`).
-                    used.packets.clear();
-                    used.early.clear();
-                    used.side.clear();
+                if let Some(used) = self.current.take() {
+                    // Sent back as it is: the reader empties it. `data` keeps
+                    // its bytes: the chunk reader reads into them without
+                    // zeroing them again (`read_chunk`).
                     // The reader may be done already; then the batch is dropped.
                     let _ = self.recycle.send(used);
                 }
@@ -577,7 +575,17 @@ fn read_ahead<E, S: Side, F: EarlyFn<E, S>>(
         #[cfg(test)]
         largest_buffer: 0,
     };
-    let fresh = || recycled.try_recv().unwrap_or_else(|_| Batch::new());
+    // Recycled batches are emptied here: dropping the store's entries reads
+    // them all again, which is better done on this thread than the caller's.
+    let fresh = || match recycled.try_recv() {
+        Ok(mut b) => {
+            b.packets.clear();
+            b.early.clear();
+            b.side.clear();
+            b
+        }
+        Err(_) => Batch::new(),
+    };
     if let Some(h) = fast {
         match read_pcap_chunks(path, h, bpf.as_ref(), &mut c, tx, &fresh, stop) {
             ChunkEnd::Stopped => return,
