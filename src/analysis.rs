@@ -949,12 +949,14 @@ fn read_source<E: Send + 'static, S: Side>(
     an.csv_header = first;
     let mut progress = Progress::new(path);
     let broken = loop {
-        match src.next_with(|p, e, store| handle(&mut an, link, &p, e, store, out)) {
+        let before = an.outcome.packets.total;
+        match src.each_in_batch(|p, e, store| handle(&mut an, link, &p, e, store, out)) {
             Ok(Some(r)) => r?,
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
-        if an.outcome.packets.total.is_multiple_of(65_536) {
+        // Every 65,536 packets, as a batch ends.
+        if an.outcome.packets.total >> 16 != before >> 16 {
             progress.tick(
                 src.bytes_read(),
                 an.outcome.packets.total,

@@ -479,20 +479,79 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
         &mut self,
         f: impl FnOnce(Packet<'_>, &mut E, &mut S) -> R,
     ) -> Result<Option<R>, CaptureError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let Some(batch) = &mut self.current else {
+            return Ok(None);
+        };
+        let (Some(&p), Some(e)) = (batch.packets.get(self.next), batch.early.get_mut(self.next))
+        else {
+            return Ok(None);
+        };
+        self.next += 1;
+        (self.records, self.filtered_out, self.offset) =
+            (p.at.records, p.at.filtered_out, p.at.offset);
+        let pkt = Packet {
+            ts: p.ts,
+            wire_len: p.wire_len,
+            data: &batch.data[p.start..p.end],
+        };
+        Ok(Some(f(pkt, e, &mut batch.side)))
+    }
+
+    /// `next_with` for every packet left in the current batch (the next
+    /// batch once it is used up), in order, until `f` fails: the analysis
+    /// loop then runs without a call, a check and the counters' update per
+    /// packet. The counters stand at the last packet handed out. `Ok(None)`
+    /// at the end of the file, `Ok(Some(Err))` when `f` failed.
+    pub fn each_in_batch<X>(
+        &mut self,
+        mut f: impl FnMut(Packet<'_>, &mut E, &mut S) -> Result<(), X>,
+    ) -> Result<Option<Result<(), X>>, CaptureError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let Some(batch) = &mut self.current else {
+            return Ok(None);
+        };
+        let Batch {
+            data,
+            packets,
+            early,
+            side,
+            ..
+        } = batch;
+        let from = self.next;
+        let mut result = Ok(());
+        let mut last = None;
+        for (p, e) in packets.iter().zip(early.iter_mut()).skip(from) {
+            last = Some(p.at);
+            self.next += 1;
+            let pkt = Packet {
+                ts: p.ts,
+                wire_len: p.wire_len,
+                data: &data[p.start..p.end],
+            };
+            if let Err(x) = f(pkt, e, side) {
+                result = Err(x);
+                break;
+            }
+        }
+        if let Some(at) = last {
+            (self.records, self.filtered_out, self.offset) =
+                (at.records, at.filtered_out, at.offset);
+        }
+        Ok(Some(result))
+    }
+
+    /// Makes sure a batch with a packet left is current: `Ok(false)` at the
+    /// end of the file, the read error when the reader stopped at one.
+    fn advance(&mut self) -> Result<bool, CaptureError> {
         loop {
             if let Some(batch) = &mut self.current {
-                if let (Some(&p), Some(e)) =
-                    (batch.packets.get(self.next), batch.early.get_mut(self.next))
-                {
-                    self.next += 1;
-                    (self.records, self.filtered_out, self.offset) =
-                        (p.at.records, p.at.filtered_out, p.at.offset);
-                    let pkt = Packet {
-                        ts: p.ts,
-                        wire_len: p.wire_len,
-                        data: &batch.data[p.start..p.end],
-                    };
-                    return Ok(Some(f(pkt, e, &mut batch.side)));
+                if self.next < batch.packets.len() && self.next < batch.early.len() {
+                    return Ok(true);
                 }
                 if let Some(end) = batch.end.take() {
                     self.current = None;
@@ -505,7 +564,7 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
                         (end.at.records, end.at.filtered_out, end.at.offset);
                     return match end.error {
                         Some(e) => Err(e),
-                        None => Ok(None),
+                        None => Ok(false),
                     };
                 }
                 if let Some(used) = self.current.take() {
@@ -517,7 +576,7 @@ impl<E: Send + 'static, S: Side> FileSource<E, S> {
                 }
             }
             if self.finished {
-                return Ok(None);
+                return Ok(false);
             }
             match self.rx.recv() {
                 Ok(batch) => {
@@ -1538,6 +1597,63 @@ mod tests {
             let got = read_ahead(&path, filter);
             assert_eq!(got.0.len(), want.0.len(), "{path:?} {filter:?}");
             assert!(got == want, "{path:?} {filter:?}: read-ahead differs");
+        }
+    }
+
+    /// `each_in_batch` hands out the packets `next_with` does, in order,
+    /// and stands at the packet it stopped at when `f` fails: the counters
+    /// there are a synchronous read's, and the next call goes on after it.
+    #[test]
+    fn batches_hand_out_what_single_packets_do_and_stop_where_told() {
+        let d = tempfile::tempdir().unwrap();
+        let mut tail = Vec::new();
+        for v in [1_700_000_100u32, 0, 1000, 1000] {
+            tail.extend_from_slice(&v.to_le_bytes());
+        }
+        tail.extend_from_slice(&[0; 10]);
+        for (path, filter) in [
+            (write_capture(d.path(), 20_000, &[]), None),
+            (write_capture(d.path(), 20_000, &[]), Some("greater 500")),
+            (write_capture(d.path(), 9_000, &tail), None),
+        ] {
+            let want = synchronous(&path, filter);
+            let mut src = FileSource::open(&path, filter).unwrap();
+            let mut got: Vec<(Timestamp, u32, Vec<u8>)> = Vec::new();
+            let mut stops = 0;
+            let error = loop {
+                let r = src.each_in_batch(|p, _, _| {
+                    got.push((p.ts, p.wire_len, p.data.to_vec()));
+                    // A prime: stops fall anywhere in a batch.
+                    if got.len().is_multiple_of(997) {
+                        Err(())
+                    } else {
+                        Ok(())
+                    }
+                });
+                match r {
+                    Ok(Some(Err(()))) => {
+                        stops += 1;
+                        let w = &want.0[got.len() - 1];
+                        assert_eq!(
+                            (src.records, src.filtered_out, src.bytes_read()),
+                            (w.3, w.4, w.5),
+                            "{path:?} {filter:?}: counters at packet {}",
+                            got.len()
+                        );
+                    }
+                    Ok(Some(Ok(()))) => {}
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            assert_eq!(stops, want.0.len() / 997, "{path:?} {filter:?}");
+            let want_packets: Vec<_> = want.0.iter().map(|w| (w.0, w.1, w.2.clone())).collect();
+            assert!(got == want_packets, "{path:?} {filter:?}: packets differ");
+            assert_eq!(
+                ((src.records, src.filtered_out, src.bytes_read()), error),
+                (want.1, want.2),
+                "{path:?} {filter:?}"
+            );
         }
     }
 
