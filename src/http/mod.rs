@@ -204,7 +204,7 @@ impl HttpConn {
         // Field by field: a whole new `HttpConn` is built on the stack and
         // copied in, which showed in profiles of short connections.
         for side in &mut self.sides {
-            side.reasm = Reasm::default();
+            side.reasm.reset();
             side.parser.reset();
         }
         self.ex.reset();
@@ -516,7 +516,11 @@ mod tests {
         w.send(C, PIPELINED);
         w.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
         w.send(C, &GET[..10]);
+        // Reassembly state too: bytes held past a hole, and a FIN after them.
+        let ahead = w.seq[usize::from(S)].wrapping_add(100);
+        w.raw(S, ahead, false, true, b"HTTP/1.1 200 OK\r\n", 17);
         assert!(w.conn.request_count() > 0);
+        assert!(format!("{:?}", w.conn).contains("held_bytes: 17"));
         w.conn.reset();
         assert_eq!(format!("{:?}", w.conn), format!("{:?}", HttpConn::new()));
         // And it parses the next connection from scratch.

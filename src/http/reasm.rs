@@ -71,6 +71,25 @@ pub(crate) struct Reasm {
 }
 
 impl Reasm {
+    /// Back to `default()`, field by field like `Exchange::reset` (dropping
+    /// a map, even an empty one, costs more than clearing it).
+    pub(crate) fn reset(&mut self) {
+        let Reasm {
+            next_seq,
+            next_off,
+            started,
+            held,
+            held_bytes,
+            fin_off,
+            fin_done,
+        } = self;
+        if !held.is_empty() {
+            held.clear();
+        }
+        (*next_seq, *next_off, *started) = (0, 0, false);
+        (*held_bytes, *fin_off, *fin_done) = (0, None, false);
+    }
+
     /// Bytes currently held out of order.
     #[cfg(test)]
     pub(crate) fn held_bytes(&self) -> usize {
