@@ -1600,17 +1600,23 @@ mod tests {
         }
     }
 
+    /// A record header promising 1000 bytes, then only 10 (little-endian).
+    fn cut_record() -> Vec<u8> {
+        let mut tail = Vec::new();
+        for v in [1_700_000_100u32, 0, 1000, 1000] {
+            tail.extend_from_slice(&v.to_le_bytes());
+        }
+        tail.extend_from_slice(&[0; 10]);
+        tail
+    }
+
     /// `each_in_batch` hands out the packets `next_with` does, in order,
     /// and stands at the packet it stopped at when `f` fails: the counters
     /// there are a synchronous read's, and the next call goes on after it.
     #[test]
     fn batches_hand_out_what_single_packets_do_and_stop_where_told() {
         let d = tempfile::tempdir().unwrap();
-        let mut tail = Vec::new();
-        for v in [1_700_000_100u32, 0, 1000, 1000] {
-            tail.extend_from_slice(&v.to_le_bytes());
-        }
-        tail.extend_from_slice(&[0; 10]);
+        let tail = cut_record();
         for (path, filter) in [
             (write_capture(d.path(), 20_000, &[]), None),
             (write_capture(d.path(), 20_000, &[]), Some("greater 500")),
@@ -1678,13 +1684,7 @@ mod tests {
     #[test]
     fn a_broken_record_comes_after_every_packet_before_it() {
         let d = tempfile::tempdir().unwrap();
-        // A record header promising 1000 bytes, then only 10.
-        let mut tail = Vec::new();
-        for v in [1_700_000_100u32, 0, 1000, 1000] {
-            tail.extend_from_slice(&v.to_le_bytes());
-        }
-        tail.extend_from_slice(&[0; 10]);
-        let path = write_capture(d.path(), 9_000, &tail);
+        let path = write_capture(d.path(), 9_000, &cut_record());
         let want = synchronous(&path, None);
         let got = read_ahead(&path, None);
         assert_eq!(got.0.len(), 9_000);
