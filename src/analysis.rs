@@ -199,7 +199,8 @@ impl<'o> Analyzer<'o> {
                 return Ok(());
             }
         };
-        let observed = self.on_tcp(d.segment(pkt.ts), None);
+        let seg = d.segment(pkt.ts);
+        let observed = self.on_tcp(seg.as_ref(), None);
         if let Some(r) = &mut self.lines {
             let line = r.render(pkt.ts, &d);
             out.write_all(line)?;
@@ -235,17 +236,19 @@ impl<'o> Analyzer<'o> {
                 return Ok(());
             }
             Early::Damaged => self.on_tcp(None, None),
-            Early::Segment(e) => self.on_tcp(Some(e.segment(pkt.ts, pkt.data)), pre),
+            Early::Segment(e) => self.on_tcp(Some(&e.segment(pkt.ts, pkt.data)), pre),
         };
         self.collect_ended(out)
     }
 
     /// A TCP packet: its segment, or `None` when the header was damaged
-    /// (printed, not tracked).
+    /// (printed, not tracked). By reference: by value, the 112-byte segment
+    /// was copied into this frame for every packet, and the profile-guided
+    /// build ran churn 13 % slower (the plain build the same).
     #[inline]
     fn on_tcp(
         &mut self,
-        seg: Option<crate::decode::Segment<'_>>,
+        seg: Option<&crate::decode::Segment<'_>>,
         pre: Option<&mut Pre>,
     ) -> Option<crate::track::Observed> {
         let c = &mut self.outcome.packets;
@@ -257,7 +260,7 @@ impl<'o> Analyzer<'o> {
         if (seg.payload.len() as u32) < seg.payload_len {
             c.payload_cut += 1;
         }
-        self.on_segment(&seg, pre)
+        self.on_segment(seg, pre)
     }
 
     fn on_segment(
