@@ -41,7 +41,7 @@ build: deps
 	$(CARGO) build --release
 
 # Profile-guided: an instrumented build reads generated captures and the
-# fixtures, then the release build uses its counts (up to about 10 % faster
+# fixtures, then the release build uses its counts (about 10-20 % faster
 # on connection churn). Falls back to a plain build, saying so, when rustc's
 # llvm-profdata cannot be had (rustup component add llvm-tools).
 release: deps
